@@ -1,0 +1,188 @@
+"""The contract every neural mass model keeps.
+
+A model is an ``nn.Module`` describing the dynamics of one region; a network of N regions and a
+batch of B independent copies are handled by broadcasting. State has shape (B, S, N): batch,
+state variable, region. Time is in milliseconds.
+
+A subclass declares, as class attributes:
+
+- ``state_names``: names of the S state variables, in order.
+- ``param_specs``: ``{name: ParamSpec}`` with literature defaults and units.
+- ``coupled_state``: the state the coupling reads (a name in ``state_names``); models whose coupled
+  quantity is derived (Jansen-Rit's y1 - y2, say) override :meth:`coupled_observable`.
+- ``coupling_target``: the state whose derivative receives the coupling input (documentation, and
+  where forcing enters unless a model says otherwise).
+- ``bold_drive``: the state (or derived quantity, via :meth:`bold_observable`) that drives BOLD.
+
+and implements one vector field, :meth:`derivative`. Integrators, torchdiffeq and the network all
+call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from brainfit.params import ParameterSet, ParamSpec
+
+
+class NeuralMass(nn.Module):
+    """Base class of the neural mass models.
+
+    Args:
+        n_regions: N, number of regions.
+        n_batch: B, number of batch elements (only matters for ``subject`` scopes).
+        maps: Spatial maps (N, K) or (B, N, K) for ``map``-scoped parameters.
+        params: ``{name: value | {value, scope, trainable, low, high}}`` overrides.
+        **kwargs: Parameter values by name (shorthand for ``params={name: value}``).
+
+    Raises:
+        ValueError: unknown parameter, value out of bounds, bad scope.
+    """
+
+    state_names: ClassVar[tuple[str, ...]] = ()
+    param_specs: ClassVar[dict[str, ParamSpec]] = {}
+    coupled_state: ClassVar[str] = ""
+    coupling_target: ClassVar[str] = ""
+    bold_drive: ClassVar[str] = ""
+    #: default initial state per variable: (low, high) of a uniform draw
+    initial_range: ClassVar[dict[str, tuple[float, float]]] = {}
+    #: the registered short name (set by :func:`brainfit.models.register`)
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.state_names:  # abstract intermediate classes
+            return
+        # a derived quantity (Jansen-Rit's "y1-y2") is fine when the class computes it itself
+        derived = {"coupled_state": "coupled_observable", "bold_drive": "bold_observable",
+                   "coupling_target": None}
+        for attr, method in derived.items():
+            value = getattr(cls, attr)
+            overridden = method is not None and getattr(cls, method) is not getattr(NeuralMass, method)
+            if value not in cls.state_names and not overridden:
+                raise TypeError(f"{cls.__name__}.{attr} = {value!r} is not in {cls.state_names}")
+        missing = set(cls.state_names) - set(cls.initial_range)
+        if missing:
+            raise TypeError(f"{cls.__name__}.initial_range lacks {sorted(missing)}")
+
+    def __init__(
+        self,
+        n_regions: int = 1,
+        n_batch: int = 1,
+        maps: Tensor | None = None,
+        params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        overrides = dict(params or {})
+        overrides.update(kwargs)
+        self.n_regions = int(n_regions)
+        self.params = ParameterSet(self.param_specs, n_regions, n_batch, maps, overrides)
+
+    # -- the dynamics ---------------------------------------------------------------------------
+    def derivative(self, state: Tensor, coupling: Tensor | None, forcing: Tensor | None) -> Tensor:
+        """d(state)/dt in state units per ms.
+
+        Args:
+            state: (B, S, N).
+            coupling: (B, N) network input to ``coupling_target``, or None for none.
+            forcing: (B, N) external input (drive, stimulation, OU noise), or None.
+
+        Returns:
+            (B, S, N).
+        """
+        raise NotImplementedError
+
+    def forward(self, state: Tensor, coupling: Tensor | None = None,
+                forcing: Tensor | None = None) -> Tensor:
+        return self.derivative(state, coupling, forcing)
+
+    # -- state helpers ---------------------------------------------------------------------------
+    @property
+    def n_states(self) -> int:
+        return len(self.state_names)
+
+    def index(self, name: str) -> int:
+        """Position of state ``name`` along dimension 1."""
+        try:
+            return self.state_names.index(name)
+        except ValueError:
+            raise ValueError(
+                f"{type(self).__name__} has no state {name!r}; its states are {self.state_names}"
+            ) from None
+
+    def coupled_observable(self, state: Tensor) -> Tensor:
+        """The (B, N) quantity the coupling reads (default: the ``coupled_state`` variable)."""
+        return state[:, self.index(self.coupled_state)]
+
+    def bold_observable(self, state: Tensor) -> Tensor:
+        """The (B, N) quantity that drives BOLD (default: the ``bold_drive`` variable)."""
+        return state[:, self.index(self.bold_drive)]
+
+    def observable(self, state: Tensor, name: str) -> Tensor:
+        """A named (B, N) observable: any state name, ``"coupled"`` or ``"bold"``."""
+        if name == "coupled":
+            return self.coupled_observable(state)
+        if name == "bold":
+            return self.bold_observable(state)
+        return state[:, self.index(name)]
+
+    def initial_state(
+        self,
+        batch: int,
+        n_regions: int | None = None,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """Random initial state, uniform within ``initial_range`` per variable: (B, S, N)."""
+        n = self.n_regions if n_regions is None else int(n_regions)
+        ref = next(iter(self.parameters()), None)
+        dtype = dtype or (ref.dtype if ref is not None else torch.get_default_dtype())
+        device = device or (ref.device if ref is not None else None)
+        u = torch.rand(batch, self.n_states, n, generator=generator, dtype=dtype,
+                       device=generator.device if generator is not None else device)
+        u = u.to(device)
+        lo = torch.tensor([self.initial_range[s][0] for s in self.state_names], dtype=dtype,
+                          device=device)[:, None]
+        hi = torch.tensor([self.initial_range[s][1] for s in self.state_names], dtype=dtype,
+                          device=device)[:, None]
+        return lo + (hi - lo) * u
+
+    def check_state(self, state: Tensor) -> None:
+        """Raise ``ValueError`` unless ``state`` is (B, S, N) for this model."""
+        if not isinstance(state, Tensor):
+            raise TypeError(f"state must be a torch.Tensor, got {type(state).__name__}")
+        if state.dim() != 3 or state.shape[1] != self.n_states:
+            raise ValueError(
+                f"{type(self).__name__} expects state of shape (B, {self.n_states}, N) with states "
+                f"{self.state_names}, got {tuple(state.shape)}"
+            )
+        if state.shape[2] != self.n_regions:
+            raise ValueError(
+                f"{type(self).__name__} was built for {self.n_regions} regions, state has "
+                f"{state.shape[2]}"
+            )
+        self.params.check_batch(state.shape[0])
+
+    def param_table(self) -> list[dict[str, Any]]:
+        """Every parameter value in natural units (see :meth:`ParameterSet.table`)."""
+        return self.params.table()
+
+    @staticmethod
+    def stack(*derivatives: Tensor) -> Tensor:
+        """Stack S tensors of shape (B, N) into (B, S, N)."""
+        return torch.stack(torch.broadcast_tensors(*derivatives), dim=1)
+
+    @staticmethod
+    def add_inputs(*terms: Tensor | None) -> Tensor | float:
+        """Sum the non-None inputs (coupling, forcing); 0.0 when all are None."""
+        total: Tensor | float = 0.0
+        for t in terms:
+            if t is not None:
+                total = total + t
+        return total

@@ -1,0 +1,144 @@
+r"""Noise processes, additive and driven only by an explicit ``torch.Generator``.
+
+Each process gives, per integration step of ``dt`` ms, an increment (B, S, N) that the integrator
+adds to the state, with one (trainable) amplitude per state variable:
+
+- :class:`WhiteNoise`: ``dx_s = f_s dt + sigma_s dW``; increment ``sigma_s sqrt(dt) xi``,
+  xi ~ N(0, 1). ``sigma_s`` in state units per sqrt(ms).
+- :class:`OrnsteinUhlenbeckNoise`: ``dx_s = (f_s + eta_s) dt`` with
+  ``tau d eta_s = -eta_s dt + sigma_s sqrt(2 tau) dW``, so eta has stationary standard deviation
+  ``sigma_s`` (state units per ms) and correlation time ``tau`` (ms). eta is advanced with its exact
+  discretisation ``eta <- eta e^{-dt/tau} + sigma_s sqrt(1 - e^{-2 dt/tau}) xi``; its state is
+  returned and passed back in, so a run split in chunks equals the run in one piece.
+
+The noise state (``None`` for white noise) is explicit: ``init_state`` makes it, ``increment``
+returns the increment and the next state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from brainfit.params import ParameterSet, ParamSpec
+
+
+def _per_state(value: float | Sequence[float] | Mapping[str, float], states: Sequence[str],
+               what: str) -> dict[str, float]:
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(states)
+        if unknown:
+            raise ValueError(f"{what} given for unknown state(s) {sorted(unknown)}; states are "
+                             f"{tuple(states)}")
+        return {s: float(value.get(s, 0.0)) for s in states}
+    if isinstance(value, (int, float)):
+        return {s: float(value) for s in states}
+    value = list(value)
+    if len(value) != len(states):
+        raise ValueError(f"{what} needs one value per state {tuple(states)}, got {len(value)}")
+    return {s: float(v) for s, v in zip(states, value)}
+
+
+class Noise(nn.Module):
+    """Base class: per-state amplitudes ``sigma_<state>`` in a :class:`ParameterSet`.
+
+    Args:
+        state_names: the model's state names (S of them).
+        sigma: one amplitude for all states, a sequence of S, or ``{state: sigma}`` (others 0).
+        trainable: whether the amplitudes are fitted.
+        scope: scope of the amplitudes (``global`` by default; ``regional``, ``subject``, ...).
+        n_regions, n_batch: needed for the non-global scopes.
+    """
+
+    sigma_unit = "state/ms^0.5"
+
+    def __init__(self, state_names: Sequence[str], sigma: Any = 0.0, trainable: bool = False,
+                 scope: str = "global", n_regions: int = 1, n_batch: int = 1) -> None:
+        super().__init__()
+        self.state_names = tuple(state_names)
+        sig = _per_state(sigma, self.state_names, "noise sigma")
+        specs = {f"sigma_{s}": ParamSpec(v, self.sigma_unit, low=0.0, trainable=trainable,
+                                         scope=scope, doc=f"noise amplitude on {s}")
+                 for s, v in sig.items()}
+        self.params = ParameterSet(specs, n_regions, n_batch)
+
+    def sigma(self) -> Tensor:
+        """Amplitudes stacked as (S,), (S, N), (B, S, 1) or (B, S, N): broadcastable to (B, S, N)."""
+        vals = [self.params[f"sigma_{s}"] for s in self.state_names]
+        vals = torch.broadcast_tensors(*vals)
+        return torch.stack(vals, dim=-2 if vals[0].dim() >= 1 else 0)
+
+    def _sigma_bsn(self) -> Tensor:
+        s = self.sigma()
+        return s[:, None] if s.dim() == 1 else s  # (S,) -> (S, 1)
+
+    def init_state(self, shape: torch.Size, dtype: torch.dtype, device: torch.device,
+                   generator: torch.Generator | None = None) -> Tensor | None:
+        return None
+
+    def increment(self, noise_state: Tensor | None, shape: torch.Size, dt: float,
+                  generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _randn(shape, generator, like_dtype, like_device) -> Tensor:
+        dev = generator.device if generator is not None else like_device
+        return torch.randn(shape, generator=generator, dtype=like_dtype, device=dev).to(like_device)
+
+    def param_table(self) -> list[dict[str, Any]]:
+        return self.params.table(prefix="noise.")
+
+
+class WhiteNoise(Noise):
+    """Additive white (Wiener) noise; ``sigma_s`` in state units / sqrt(ms)."""
+
+    def increment(self, noise_state, shape, dt, generator):
+        sig = self._sigma_bsn()
+        xi = self._randn(shape, generator, sig.dtype, sig.device)
+        return sig * math.sqrt(dt) * xi, None
+
+
+class OrnsteinUhlenbeckNoise(Noise):
+    """Additive Ornstein-Uhlenbeck (coloured) noise with correlation time ``tau`` (ms).
+
+    ``sigma_s`` is eta's stationary standard deviation, in state units / ms.
+    """
+
+    sigma_unit = "state/ms"
+
+    def __init__(self, state_names: Sequence[str], sigma: Any = 0.0, tau: float = 5.0,
+                 trainable: bool = False, scope: str = "global", n_regions: int = 1,
+                 n_batch: int = 1) -> None:
+        super().__init__(state_names, sigma, trainable, scope, n_regions, n_batch)
+        if not tau > 0:
+            raise ValueError(f"OU correlation time tau must be > 0 ms, got {tau}")
+        self.tau = float(tau)
+
+    def init_state(self, shape, dtype, device, generator=None):
+        # start in the stationary distribution
+        return self._sigma_bsn().to(dtype) * self._randn(shape, generator, dtype, device)
+
+    def increment(self, noise_state, shape, dt, generator):
+        sig = self._sigma_bsn()
+        if noise_state is None:
+            noise_state = torch.zeros(shape, dtype=sig.dtype, device=sig.device)
+        decay = math.exp(-dt / self.tau)
+        xi = self._randn(shape, generator, sig.dtype, sig.device)
+        new = noise_state * decay + sig * math.sqrt(1.0 - decay * decay) * xi
+        return noise_state * dt, new
+
+
+NOISES = {"white": WhiteNoise, "ou": OrnsteinUhlenbeckNoise}
+
+
+def create(kind: str, state_names: Sequence[str], **kwargs: Any) -> Noise:
+    """Build a noise process by name (``white`` or ``ou``)."""
+    try:
+        cls = NOISES[kind]
+    except KeyError:
+        raise ValueError(f"unknown noise {kind!r}; valid kinds are {sorted(NOISES)}") from None
+    return cls(state_names, **kwargs)
