@@ -53,6 +53,13 @@ def create(name: str, n_regions: int = 1, **kwargs: Any) -> NeuralMass:
 
 
 # importing the families fills the registry
-from brainfit.models import oscillators  # noqa: E402,F401
+from brainfit.models import (  # noqa: E402,F401
+    jansen_rit,
+    kuramoto,
+    mpr,
+    oscillators,
+    rate,
+    wong_wang,
+)
 
 __all__ = ["NeuralMass", "REGISTRY", "available", "create", "get", "register"]
