@@ -1,0 +1,492 @@
+r"""Delay-coupled brain networks.
+
+A :class:`BrainNetwork` couples N copies of a node model through a structural connectome W
+(``W[i, j]`` from region j to region i) with conduction delays ``d_ij = L_ij / speed``:
+
+.. math::
+    \dot x_i = f(x_i, \; c_i(t), \; F_i(t)) + \text{noise}, \qquad
+    c_i(t) = \mathcal{C}\big(G, W, x_i(t), \{x_j(t - d_{ij})\}_j\big)
+
+with ``f`` the model's :meth:`~brainfit.models.base.NeuralMass.derivative`, ``C`` a coupling from
+:mod:`brainfit.coupling`, ``G`` the global coupling strength and ``F`` the external forcing
+(:mod:`brainfit.stimulus`).
+
+Delays. ``d_ij / dt`` is rounded to whole steps. A ring buffer holds the coupled state of the last
+``max_delay_steps + 1`` steps; each step every edge reads its source's past value. With
+``interpolate_delays=True`` the read is a linear interpolation between the two neighbouring steps,
+so that the conduction speed receives a gradient (the buffer then has one slot more). The history
+before t = 0 is the initial coupled state, held constant. A network without lengths (or with
+speed = inf) has no buffer at all; its coupling is evaluated at every stage of the integrator (so
+Heun keeps second order). With delays the coupling is evaluated once per step from the buffer and
+held through the integrator's stages (the convention of TVB).
+
+Noise. The network's noise process is drawn from a private generator whose state travels in the
+:class:`NetworkState`; it is seeded from the ``generator`` passed to :meth:`BrainNetwork.simulate`,
+so a run split into chunks gives the same numbers as the run in one piece, and a chunk re-run for
+gradient checkpointing draws the same noise again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from brainfit import coupling as coupling_lib
+from brainfit import integrate
+from brainfit.models.base import NeuralMass
+from brainfit.noise import Noise
+from brainfit.params import ParameterSet, ParamSpec
+from brainfit.stimulus import Stimulus
+
+NORMALIZATIONS = ("none", "max", "row_sum", "log1p")
+
+
+class SimulationDiverged(FloatingPointError):
+    """A simulation produced NaN or inf."""
+
+
+def check_connectome(weights: Tensor, lengths: Tensor | None = None) -> None:
+    """Raise ``ValueError`` unless W (and L) are square, finite and non-negative (N, N) or (B, N, N)."""
+    for what, m in (("weights", weights), ("lengths", lengths)):
+        if m is None:
+            continue
+        if m.dim() not in (2, 3) or m.shape[-1] != m.shape[-2]:
+            raise ValueError(f"{what} must be square, shape (N, N) or (B, N, N); got "
+                             f"{tuple(m.shape)}")
+        if not torch.isfinite(m).all():
+            raise ValueError(f"{what} contain NaN or inf entries; clean the connectome (e.g. set "
+                             f"missing connections to 0)")
+        if (m < 0).any():
+            raise ValueError(f"{what} contain negative entries (min {m.min().item():g}); "
+                             f"connection weights and tract lengths must be >= 0")
+    if lengths is not None and lengths.shape[-1] != weights.shape[-1]:
+        raise ValueError(f"weights are {tuple(weights.shape)} but lengths are "
+                         f"{tuple(lengths.shape)}: they must describe the same regions")
+
+
+def normalize_weights(W: Tensor, how: str = "none") -> Tensor:
+    """Normalise a connectome (per batch element).
+
+    - ``none``: unchanged.
+    - ``max``: divide by the largest weight, so max W = 1.
+    - ``row_sum``: divide each row by its sum (each region's total input = 1; empty rows stay 0).
+    - ``log1p``: ``log(1 + W)`` (compresses the heavy-tailed streamline counts), then ``max``.
+    """
+    if how == "none":
+        return W
+    if how == "max":
+        return W / W.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
+    if how == "row_sum":
+        return W / W.sum(-1, keepdim=True).clamp_min(1e-30)
+    if how == "log1p":
+        return normalize_weights(torch.log1p(W), "max")
+    raise ValueError(f"unknown normalisation {how!r}; valid options are {NORMALIZATIONS}")
+
+
+@dataclass
+class NetworkState:
+    """Everything a simulation carries from one chunk to the next.
+
+    Attributes:
+        x: model state (B, S, N).
+        step: steps taken since t = 0 (time = step * dt).
+        rng: state of the private noise generator.
+        history: delay ring buffer (B, 2 * slots, N) or None.
+        noise: noise-process state (Ornstein-Uhlenbeck) or None.
+    """
+
+    x: Tensor
+    step: int
+    rng: Tensor
+    history: Tensor | None = None
+    noise: Tensor | None = None
+
+    def detach(self) -> NetworkState:
+        """A copy cut from the autograd graph (truncated backpropagation)."""
+        det = lambda t: None if t is None else t.detach()  # noqa: E731
+        return replace(self, x=self.x.detach(), history=det(self.history), noise=det(self.noise))
+
+
+class DelayBuffer:
+    """Gathers ``x_j(t - d_ij)`` for every edge from a doubled ring buffer.
+
+    The buffer has ``2 * slots`` rows: each step's value is written at ``p`` and ``p + slots``
+    (``p = step mod slots``), so the value ``l`` steps back is always at ``p + slots - l`` and the
+    per-step read is a single ``index_select`` with a precomputed index plus ``p * N``.
+
+    Args:
+        lags: delays in steps, (N, N) or (B, N, N), float.
+        batch: B.
+        interpolate: read between whole steps (gradient to the lags).
+    """
+
+    def __init__(self, lags: Tensor, batch: int, interpolate: bool) -> None:
+        n = lags.shape[-1]
+        lags = lags.expand(batch, n, n)
+        whole = torch.floor(lags.detach()) if interpolate else torch.round(lags.detach())
+        self.frac = (lags - whole) if interpolate else None
+        self.slots = int(whole.max().item()) + (2 if interpolate else 1)
+        self.n = n
+        j = torch.arange(n, device=lags.device)
+        b = torch.arange(batch, device=lags.device)[:, None, None]
+        self.base = (b * 2 * self.slots * n + (self.slots - whole.long()) * n + j).reshape(-1)
+        self.batch = batch
+
+    def init(self, xc: Tensor) -> Tensor:
+        """History holding ``xc`` (B, N) at every past step."""
+        return xc.unsqueeze(1).expand(-1, 2 * self.slots, -1).clone()
+
+    def write(self, history: Tensor, step: int, xc: Tensor) -> None:
+        p = step % self.slots
+        history[:, p] = xc
+        history[:, p + self.slots] = xc
+
+    def read(self, history: Tensor, step: int) -> Tensor:
+        p = step % self.slots
+        flat = history.reshape(-1)
+        shape = (self.batch, self.n, self.n)
+        now = flat.index_select(0, self.base + p * self.n).view(shape)
+        if self.frac is None:
+            return now
+        older = flat.index_select(0, self.base + (p - 1) * self.n).view(shape)
+        return now + self.frac * (older - now)
+
+
+class BrainNetwork(nn.Module):
+    """Node model + connectome + delays + coupling + noise + forcing.
+
+    Args:
+        model: the node model (a :class:`~brainfit.models.base.NeuralMass`).
+        weights: W, (N, N) or per subject (B, N, N); ``W[i, j]`` is the connection j -> i.
+        lengths: tract lengths L in mm, same shape as W, or None for no delays.
+        speed: conduction speed in mm/ms (= m/s); ``inf`` disables delays.
+        coupling: name (see :mod:`brainfit.coupling`) or a ``Coupling`` instance.
+        coupling_params: parameter overrides for a coupling given by name.
+        G: global coupling strength (value or ``{value, scope, trainable, low, high}``).
+        normalize: weight normalisation, one of :data:`NORMALIZATIONS`.
+        noise: a :class:`~brainfit.noise.Noise` process on the model's states, or None.
+        stimulus: a :class:`~brainfit.stimulus.Stimulus`, or None.
+        interpolate_delays: linear interpolation between delay steps (speed gets a gradient).
+        integrator: fixed-step scheme name; default ``heun``, or ``stochastic_heun`` with noise.
+        n_batch: B, for subject-scoped parameters (defaults to W's batch, or 1).
+        params: overrides for the network's own parameters ``G`` and ``speed``.
+
+    Raises:
+        ValueError: bad connectome (non-square, NaN, negative), speed <= 0, shapes that disagree,
+            a trainable speed without interpolation, an unknown coupling or normalisation.
+    """
+
+    param_specs = {
+        "G": ParamSpec(1.0, "1", low=0.0, high=100.0, trainable=True,
+                       doc="global coupling strength"),
+        "speed": ParamSpec(10.0, "mm/ms", low=0.1, high=1000.0, doc="conduction speed (= m/s)"),
+    }
+
+    def __init__(self, model: NeuralMass, weights: Tensor, lengths: Tensor | None = None,
+                 speed: float | dict | None = None, coupling: str | coupling_lib.Coupling =
+                 "diffusive", coupling_params: dict | None = None, G: float | dict | None = None,
+                 normalize: str = "none", noise: Noise | None = None,
+                 stimulus: Stimulus | None = None, interpolate_delays: bool = False,
+                 integrator: str | None = None, n_batch: int | None = None,
+                 params: dict | None = None) -> None:
+        super().__init__()
+        if not isinstance(model, NeuralMass):
+            raise TypeError(f"model must be a brainfit NeuralMass, got {type(model).__name__}")
+        W = torch.as_tensor(weights, dtype=torch.get_default_dtype())
+        L = None if lengths is None else torch.as_tensor(lengths, dtype=torch.get_default_dtype())
+        check_connectome(W, L)
+        if L is not None and L.shape[-2:] != W.shape[-2:]:
+            raise ValueError(f"lengths {tuple(L.shape)} and weights {tuple(W.shape)} disagree")
+        n = W.shape[-1]
+        if model.n_regions != n:
+            raise ValueError(f"the model was built for {model.n_regions} regions but the "
+                             f"connectome has {n}")
+        batches = {t.shape[0] for t in (W, L) if t is not None and t.dim() == 3}
+        if len(batches) > 1:
+            raise ValueError(f"weights and lengths have different batch sizes {sorted(batches)}")
+        self.n_batch = int(n_batch or (batches.pop() if batches else model.params.n_batch))
+        for t, what in ((W, "weights"), (L, "lengths")):
+            if t is not None and t.dim() == 3 and t.shape[0] != self.n_batch:
+                raise ValueError(f"{what} have batch {t.shape[0]} but n_batch is {self.n_batch}")
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalisation {normalize!r}; valid options are "
+                             f"{NORMALIZATIONS}")
+        self.normalize = normalize
+        self.model = model
+        self.register_buffer("weights", normalize_weights(W, normalize))
+        overrides = dict(params or {})
+        if G is not None:
+            overrides["G"] = G
+        if speed is not None:
+            overrides["speed"] = speed
+        spd = overrides.get("speed")
+        spd_value = spd.get("value") if isinstance(spd, dict) else spd
+        self.has_delays = L is not None and not (
+            spd_value is not None and torch.as_tensor(spd_value).double().isinf().all())
+        if spd_value is not None and bool((torch.as_tensor(spd_value) <= 0).any()):
+            raise ValueError(f"conduction speed must be > 0 mm/ms, got {spd_value}")
+        if not self.has_delays:
+            overrides.pop("speed", None)
+        self.params = ParameterSet(self.param_specs, n, self.n_batch, overrides=overrides)
+        if self.params.specs["speed"].trainable and not interpolate_delays:
+            raise ValueError("speed is trainable but gets no gradient from whole-step delays: "
+                             "set interpolate_delays=True (or make speed fixed)")
+        self.register_buffer("lengths", L if self.has_delays else None)
+        self.interpolate_delays = bool(interpolate_delays)
+        if isinstance(coupling, str):
+            coupling = coupling_lib.create(coupling, n, self.n_batch, **(coupling_params or {}))
+        self.coupling = coupling
+        self.noise = noise
+        if noise is not None and tuple(noise.state_names) != tuple(model.state_names):
+            raise ValueError(f"noise is defined on states {noise.state_names} but the model has "
+                             f"{model.state_names}")
+        self.stimulus = stimulus
+        name = integrator or ("stochastic_heun" if noise is not None else "heun")
+        self.integrator = integrate.create(name)
+        if noise is not None and not self.integrator.stochastic:
+            raise ValueError(f"the network has noise but integrator {name!r} is deterministic; "
+                             f"use 'euler_maruyama' or 'stochastic_heun'")
+
+    # -- parameters ------------------------------------------------------------------------------
+    @property
+    def n_regions(self) -> int:
+        return self.weights.shape[-1]
+
+    def components(self) -> dict[str, nn.Module]:
+        """The modules whose parameters make up the network."""
+        out = {"network": self, "model": self.model, "coupling": self.coupling}
+        if self.noise is not None:
+            out["noise"] = self.noise
+        if self.stimulus is not None:
+            out["stimulus"] = self.stimulus
+        return out
+
+    def param_table(self) -> list[dict[str, Any]]:
+        """Every parameter of network, model, coupling, noise and stimulus in natural units."""
+        rows = [r for r in self.params.table() if r["parameter"] != "speed" or self.has_delays]
+        rows += self.model.param_table()
+        rows += self.coupling.param_table()
+        for extra in (self.noise, self.stimulus):
+            if extra is not None:
+                rows += extra.param_table()
+        return rows
+
+    def delay_steps(self, dt: float) -> Tensor:
+        """Delays ``L / speed / dt`` in (fractional) steps: (N, N) or (B, N, N)."""
+        speed = self.params["speed"]
+        if speed.dim() == 2:  # subject scope (B, 1) -> (B, 1, 1)
+            speed = speed[:, :, None]
+        return self.lengths / (speed * dt)
+
+    def max_delay(self) -> float:
+        """Longest conduction delay in ms (0 without delays)."""
+        if not self.has_delays:
+            return 0.0
+        return float(self.delay_steps(1.0).max())
+
+    # -- simulation ------------------------------------------------------------------------------
+    def initial_state(self, batch: int | None = None, generator: torch.Generator | None = None,
+                      x0: Tensor | None = None) -> NetworkState:
+        """A fresh :class:`NetworkState` at t = 0 (random model state unless ``x0`` is given)."""
+        B = self._batch(x0.shape[0] if batch is None and x0 is not None else batch)
+        ref = self.weights
+        if x0 is None:
+            x0 = self.model.initial_state(B, self.n_regions, generator, dtype=ref.dtype,
+                                          device=ref.device)
+        self.model.check_state(x0)
+        if x0.shape[0] != B:
+            raise ValueError(f"x0 has batch {x0.shape[0]}, expected {B}")
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+        rng = torch.Generator(device=ref.device).manual_seed(seed).get_state()
+        noise_state = None
+        if self.noise is not None:
+            g = torch.Generator(device=ref.device)
+            g.set_state(rng)
+            noise_state = self.noise.init_state(x0.shape, x0.dtype, x0.device, g)
+            rng = g.get_state()
+        return NetworkState(x=x0, step=0, rng=rng, noise=noise_state)
+
+    def _batch(self, batch: int | None) -> int:
+        B = int(batch) if batch is not None else self.n_batch
+        if self.weights.dim() == 3 and self.weights.shape[0] != B:
+            raise ValueError(f"weights have batch {self.weights.shape[0]} but batch={B} was asked")
+        return B
+
+    def simulate(self, duration: float, dt: float, state: NetworkState | None = None,
+                 burn_in: float = 0.0, record: str | Sequence[str] = "bold",
+                 period: float | None = None, average: bool = False,
+                 generator: torch.Generator | None = None, batch: int | None = None,
+                 x0: Tensor | None = None, grad_through_burn_in: bool = False,
+                 check_every: int = 2000, progress: bool = False,
+                 ) -> tuple[Tensor | dict[str, Tensor], NetworkState]:
+        """Integrate the network and record observables.
+
+        Args:
+            duration: recorded time in ms (after the burn-in).
+            dt: integration step in ms.
+            state: where to continue from (returned by an earlier call); None starts at t = 0.
+            burn_in: ms simulated first and not recorded (without gradient unless
+                ``grad_through_burn_in``).
+            record: one observable name or several: a model state name, ``"coupled"``,
+                ``"bold"`` (the model's BOLD drive) or ``"coupling"`` (the input each region
+                receives).
+            period: recording interval in ms (a multiple of dt; default dt).
+            average: record the mean over each period (else the value at its end).
+            generator: seeds the initial state and the noise when ``state`` is None.
+            batch: B when ``state`` is None (default: the network's n_batch).
+            x0: initial model state (B, S, N) when ``state`` is None.
+            check_every: steps between NaN/inf checks.
+            progress: show a progress bar.
+
+        Returns:
+            ``(series, state)``: series (B, T, N) with T = duration / period (a dict of them when
+            ``record`` is a sequence), and the state at the end.
+
+        Raises:
+            ValueError: dt <= 0, a duration or period that is not a whole number of steps, an
+                unknown observable, a state that does not fit.
+            SimulationDiverged: the state became NaN or inf (the message says when and where).
+        """
+        dt = integrate.check_dt(dt)
+        names = [record] if isinstance(record, str) else list(record)
+        valid = set(self.model.state_names) | {"coupled", "bold", "coupling"}
+        bad = [n for n in names if n not in valid]
+        if bad:
+            raise ValueError(f"cannot record {bad}; valid observables are {sorted(valid)}")
+        period = dt if period is None else float(period)
+        every = _whole_steps(period, dt, "record period")
+        n_steps = _whole_steps(duration, dt, "duration", allow_zero=True)
+        if n_steps % every:
+            raise ValueError(f"duration {duration} ms is not a whole number of record periods "
+                             f"({period} ms)")
+        if state is None:
+            state = self.initial_state(batch, generator, x0)
+        else:
+            self.model.check_state(state.x)
+        n_burn = _whole_steps(burn_in, dt, "burn_in", allow_zero=True)
+        if n_burn:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and grad_through_burn_in):
+                _, state = self._run(state, dt, n_burn, [], 1, False, check_every, progress)
+        return self._run(state, dt, n_steps, names, every, average, check_every, progress,
+                         single=isinstance(record, str))
+
+    def _run(self, state: NetworkState, dt: float, n_steps: int, names: list[str], every: int,
+             average: bool, check_every: int, progress: bool, single: bool = False):
+        model, B = self.model, state.x.shape[0]
+        self.params.check_batch(B)
+        W = self.weights
+        rng = torch.Generator(device=state.x.device)
+        rng.set_state(state.rng)
+        x, noise_state, step = state.x, state.noise, state.step
+        records: dict[str, list[Tensor]] = {n: [] for n in names}
+        acc: dict[str, Tensor | float] = {n: 0.0 for n in names}
+        pbar = _progress(n_steps, progress)
+        with self.params.cached(), model.params.cached(), self.coupling.params.cached():
+            G = self.params["G"]
+            buffer, history = None, state.history
+            if self.has_delays:
+                buffer = DelayBuffer(self.delay_steps(dt), B, self.interpolate_delays)
+                if history is None:
+                    history = buffer.init(model.coupled_observable(x))
+                elif history.shape[1] != 2 * buffer.slots:
+                    raise ValueError("the delays changed between chunks of one simulation "
+                                     "(speed or dt differ from the state's)")
+                else:
+                    history = history.clone()  # never write into a tensor autograd may recompute
+            for k in range(n_steps):
+                t = step * dt
+                forcing = self.stimulus(t) if self.stimulus is not None else None
+                dW = None
+                if self.noise is not None:
+                    dW, noise_state = self.noise.increment(noise_state, x.shape, dt, rng)
+                if buffer is not None:
+                    xc = model.coupled_observable(x)
+                    buffer.write(history, step, xc)
+                    c = self.coupling(G, W, xc, buffer.read(history, step))
+                    f = lambda s, c=c: model.derivative(s, c, forcing)  # noqa: E731
+                else:
+                    c = None
+                    f = lambda s: model.derivative(  # noqa: E731
+                        s, self.coupling(G, W, model.coupled_observable(s), None), forcing)
+                if "coupling" in records:
+                    if c is None:
+                        c = self.coupling(G, W, model.coupled_observable(x), None)
+                x_new = self.integrator.step(f, x, dt, dW)
+                if names:
+                    for n in names:
+                        v = c if n == "coupling" else model.observable(x_new, n)
+                        acc[n] = acc[n] + v if average else v
+                    if (k + 1) % every == 0:
+                        for n in names:
+                            records[n].append(acc[n] / every if average else acc[n])
+                            acc[n] = 0.0
+                x, step = x_new, step + 1
+                if (k + 1) % check_every == 0 or k + 1 == n_steps:
+                    _check_finite(x, step * dt)
+                if pbar is not None:
+                    pbar.update(1)
+        if pbar is not None:
+            pbar.close()
+        new_state = NetworkState(x=x, step=step, rng=rng.get_state(), history=history,
+                                 noise=noise_state)
+        empty = x.new_zeros(B, 0, self.n_regions)
+        out = {n: torch.stack(v, dim=1) if v else empty for n, v in records.items()}
+        if single:
+            return out[names[0]], new_state
+        return out, new_state
+
+    def vector_field(self) -> NetworkVectorField:
+        """``nn.Module`` ``(t, x) -> dx/dt`` for torchdiffeq (delay-free, deterministic only)."""
+        if self.has_delays:
+            raise ValueError("torchdiffeq solvers need a delay-free network: build it without "
+                             "lengths (or with speed=inf), or use simulate()")
+        if self.noise is not None:
+            raise ValueError("torchdiffeq solvers are deterministic: build the network without "
+                             "noise, or use simulate() with a stochastic integrator")
+        return NetworkVectorField(self)
+
+
+class NetworkVectorField(nn.Module):
+    """The delay-free network as ``forward(t, x)`` (t in ms), for :func:`brainfit.integrate.odeint`."""
+
+    def __init__(self, network: BrainNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        net = self.network
+        c = net.coupling(net.params["G"], net.weights, net.model.coupled_observable(x), None)
+        forcing = net.stimulus(float(t)) if net.stimulus is not None else None
+        return net.model.derivative(x, c, forcing)
+
+
+def _whole_steps(duration: float, dt: float, what: str, allow_zero: bool = False) -> int:
+    steps = float(duration) / dt
+    n = round(steps)
+    if not math.isfinite(steps) or abs(steps - n) > 1e-6 * max(1.0, steps) or n < 0:
+        raise ValueError(f"{what} = {duration} ms is not a whole number of steps of dt = {dt} ms")
+    if n == 0 and not allow_zero:
+        raise ValueError(f"{what} = {duration} ms is shorter than one step of dt = {dt} ms")
+    return int(n)
+
+
+def _check_finite(x: Tensor, t: float) -> None:
+    bad = ~torch.isfinite(x).flatten(1).all(dim=1)
+    if bool(bad.any()):
+        idx = bad.nonzero().flatten().tolist()
+        raise SimulationDiverged(
+            f"the simulation diverged (NaN/inf) by t = {t:g} ms in batch element(s) {idx[:10]}; "
+            f"reduce dt, the coupling strength G or the noise, or check the parameter values")
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", desc="simulate", leave=False)
