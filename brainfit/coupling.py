@@ -20,7 +20,8 @@ name                   input to region i
 ``sigmoidal`` and ``tanh`` apply their nonlinearity after the sum (TVB's ``Sigmoidal`` and
 ``HyperbolicTangent``); ``sigmoidal_jr`` applies the Jansen-Rit firing-rate sigmoid to each source
 before the sum (Jansen & Rit 1995; TVB's ``SigmoidalJansenRit``), turning a source's mean membrane
-potential (mV) into a firing rate (1/s). Their shape parameters live in each coupling's own
+potential (mV) into a firing rate (1/ms, the unit of the Jansen-Rit model's input p). Their
+shape parameters live in each coupling's own
 :class:`~brainfit.params.ParameterSet` and can be fitted like any other.
 """
 
@@ -114,7 +115,7 @@ class Tanh(Coupling):
 class SigmoidalJansenRit(Coupling):
     name = "sigmoidal_jr"
     param_specs = {
-        "e0": ParamSpec(2.5, "1/s", low=0.0, doc="half of the maximum firing rate"),
+        "e0": ParamSpec(0.0025, "1/ms", low=0.0, doc="half of the maximum firing rate (2.5 /s)"),
         "v0": ParamSpec(6.0, "mV", doc="potential at half maximum"),
         "r": ParamSpec(0.56, "1/mV", low=0.0, doc="steepness"),
     }
@@ -150,7 +151,8 @@ def create(name: str, n_regions: int = 1, n_batch: int = 1, **kwargs: Any) -> Co
     try:
         cls = COUPLINGS[name]
     except KeyError:
-        raise ValueError(f"unknown coupling {name!r}; valid names are {sorted(COUPLINGS)}") from None
+        raise ValueError(
+            f"unknown coupling {name!r}; valid names are {sorted(COUPLINGS)}") from None
     return cls(n_regions=n_regions, n_batch=n_batch, **kwargs)
 
 

@@ -51,7 +51,7 @@ class SimulationDiverged(FloatingPointError):
 
 
 def check_connectome(weights: Tensor, lengths: Tensor | None = None) -> None:
-    """Raise ``ValueError`` unless W (and L) are square, finite and non-negative (N, N) or (B, N, N)."""
+    """Raise ``ValueError`` unless W (and L) are square (N, N) or (B, N, N), finite, >= 0."""
     for what, m in (("weights", weights), ("lengths", lengths)):
         if m is None:
             continue
@@ -408,11 +408,11 @@ class BrainNetwork(nn.Module):
                     xc = model.coupled_observable(x)
                     buffer.write(history, step, xc)
                     c = self.coupling(G, W, xc, buffer.read(history, step))
-                    f = lambda s, c=c: model.derivative(s, c, forcing)  # noqa: E731
+                    f = lambda s, c=c, u=forcing: model.derivative(s, c, u)  # noqa: E731
                 else:
                     c = None
-                    f = lambda s: model.derivative(  # noqa: E731
-                        s, self.coupling(G, W, model.coupled_observable(s), None), forcing)
+                    f = lambda s, u=forcing: model.derivative(  # noqa: E731
+                        s, self.coupling(G, W, model.coupled_observable(s), None), u)
                 if "coupling" in records:
                     if c is None:
                         c = self.coupling(G, W, model.coupled_observable(x), None)
@@ -452,7 +452,7 @@ class BrainNetwork(nn.Module):
 
 
 class NetworkVectorField(nn.Module):
-    """The delay-free network as ``forward(t, x)`` (t in ms), for :func:`brainfit.integrate.odeint`."""
+    """The delay-free network as ``forward(t, x)`` (t in ms), for :func:`integrate.odeint`."""
 
     def __init__(self, network: BrainNetwork) -> None:
         super().__init__()

@@ -67,7 +67,7 @@ class Noise(nn.Module):
         self.params = ParameterSet(specs, n_regions, n_batch)
 
     def sigma(self) -> Tensor:
-        """Amplitudes stacked as (S,), (S, N), (B, S, 1) or (B, S, N): broadcastable to (B, S, N)."""
+        """Amplitudes (S,), (S, N), (B, S, 1) or (B, S, N): broadcastable to (B, S, N)."""
         vals = [self.params[f"sigma_{s}"] for s in self.state_names]
         vals = torch.broadcast_tensors(*vals)
         return torch.stack(vals, dim=-2 if vals[0].dim() >= 1 else 0)

@@ -25,7 +25,7 @@ scope                stored shape      value shape           meaning
 ===================  ================  ====================  =======================================
 ``global``           ()                ()                    one value for the whole batch
 ``regional``         (N,)              (N,)                  one per region, shared by the batch
-``subject``          (B,)              (B, 1)                one per batch element (subject x restart)
+``subject``          (B,)              (B, 1)                one per batch element (subject, restart)
 ``subject_regional`` (B, N)            (B, N)                one per batch element and region
 ``map``              (K + 1,)          (N,) or (B, N)        ``a + sum_k b_k * map_k`` (see below)
 ===================  ================  ====================  =======================================
@@ -164,7 +164,8 @@ def _as_config(name: str, override: Any) -> ParamConfig:
                 f"parameter {name!r}: unknown setting(s) {sorted(unknown)}; "
                 f"valid settings are {sorted(allowed - {'unit', 'doc', 'default'})}"
             )
-        kw = {k: override[k] for k in ("value", "scope", "trainable", "low", "high") if k in override}
+        keys = ("value", "scope", "trainable", "low", "high")
+        kw = {k: override[k] for k in keys if k in override}
         if "value" not in kw and "default" in override:
             kw["value"] = override["default"]
         return ParamConfig(**kw)
@@ -234,8 +235,8 @@ class ParameterSet(nn.Module):
             )
             self.specs[name] = spec
             value = spec.default if cfg.value is None else cfg.value
-            self.raw[name] = nn.Parameter(self._initial_raw(name, spec, value),
-                                          requires_grad=spec.trainable)
+            raw = self._initial_raw(name, spec, value).to(torch.get_default_dtype())
+            self.raw[name] = nn.Parameter(raw, requires_grad=spec.trainable)
         self._cache: dict[str, Tensor] | None = None
 
     # -- construction -----------------------------------------------------------------------------
@@ -253,6 +254,7 @@ class ParameterSet(nn.Module):
         ]
 
     def _initial_raw(self, name: str, spec: ParamSpec, value: Any) -> Tensor:
+        """The stored (unconstrained) form of ``value``, in float64."""
         shape = self.stored_shape(spec)
         v = torch.as_tensor(value, dtype=torch.float64)
         if spec.scope == "map":
@@ -265,14 +267,14 @@ class ParameterSet(nn.Module):
             spec.check(name, v)
             raw = torch.zeros(shape, dtype=torch.float64)
             raw[0] = spec.inverse_transform(v)
-            return raw.to(torch.get_default_dtype())
+            return raw
         if v.numel() != 1 and tuple(v.shape) != shape:
             raise ValueError(
                 f"parameter {name!r} with scope {spec.scope!r} needs a scalar or shape {shape}, "
                 f"got shape {tuple(v.shape)}"
             )
         spec.check(name, v)
-        return spec.inverse_transform(v.expand(shape).clone()).to(torch.get_default_dtype())
+        return spec.inverse_transform(v.expand(shape).clone())
 
     # -- reading ----------------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Tensor:
@@ -293,7 +295,7 @@ class ParameterSet(nn.Module):
         return x
 
     def natural(self, name: str) -> Tensor:
-        """Natural value expanded to its full scope shape ((), (N,), (B,), (B, N) or (N,)/(B, N))."""
+        """Natural value in its scope's own shape: (), (N,), (B,), (B, N); map: (N,) or (B, N)."""
         x = self._value(name)
         return x[:, 0] if self.specs[name].scope == "subject" else x
 

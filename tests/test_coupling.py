@@ -46,7 +46,7 @@ def test_closed_forms(inputs, delayed):
     u = _loop(lambda s, xi: s, W, x, xd)
     check("sigmoidal", g * 2.0 / (1 + np.exp(-1.5 * (u - 0.2))), scale=2.0, slope=1.5, midpoint=0.2)
     check("tanh", g * 2.0 * np.tanh(1.5 * (u - 0.2)), scale=2.0, slope=1.5, midpoint=0.2)
-    jr = lambda s, xi: 2 * 2.5 / (1 + np.exp(0.56 * (6.0 - s)))  # noqa: E731
+    jr = lambda s, xi: 2 * 0.0025 / (1 + np.exp(0.56 * (6.0 - s)))  # noqa: E731
     check("sigmoidal_jr", g * _loop(jr, W, x, xd))
     check("kuramoto", g * _loop(lambda s, xi: np.sin(s - xi), W, x, xd))
 

@@ -132,7 +132,8 @@ def test_adjoint_gradient_equals_backprop_gradient(gen):
         out = integrate.odeint(net.vector_field(), x0, t, method="dopri5", adjoint=adjoint,
                                rtol=1e-10, atol=1e-12)
         out.pow(2).sum().backward()
-        grads.append(torch.cat([m.params.raw["a"].grad.flatten(), net.params.raw["G"].grad.flatten()]))
+        grads.append(torch.cat([m.params.raw["a"].grad.flatten(),
+                                net.params.raw["G"].grad.flatten()]))
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-8)
 
 

@@ -62,7 +62,8 @@ class NeuralMass(nn.Module):
                    "coupling_target": None}
         for attr, method in derived.items():
             value = getattr(cls, attr)
-            overridden = method is not None and getattr(cls, method) is not getattr(NeuralMass, method)
+            overridden = (method is not None
+                          and getattr(cls, method) is not getattr(NeuralMass, method))
             if value not in cls.state_names and not overridden:
                 raise TypeError(f"{cls.__name__}.{attr} = {value!r} is not in {cls.state_names}")
         missing = set(cls.state_names) - set(cls.initial_range)

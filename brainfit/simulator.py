@@ -1,0 +1,137 @@
+"""One call from parameters to BOLD: a :class:`BrainNetwork` chained to a Balloon-Windkessel head.
+
+The network is simulated in chunks; each chunk records the model's BOLD drive averaged over the
+haemodynamic step and is pushed into a :class:`~brainfit.bold.BoldStream`, which returns BOLD at the
+subject's TR. The neural trajectory is never held whole, so the memory of a forward pass does not
+grow with the session length. For gradients through long sessions:
+
+- ``checkpoint=True`` recomputes each neural chunk in the backward pass (gradient checkpointing),
+  so only chunk boundaries and the (small) BOLD-rate drive are kept; the recomputed chunk draws
+  the same noise because the noise generator's state travels with the chunk.
+- ``truncate=k`` cuts the graph every k chunks (truncated backpropagation through time): gradients
+  only flow within windows of k chunks, memory is bounded by one window.
+
+Both give the same forward values; ``checkpoint`` gives the same gradients as full backprop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint as torch_checkpoint
+
+from brainfit.bold import BalloonWindkessel, BoldStream
+from brainfit.network import BrainNetwork, NetworkState
+
+
+class BoldSimulator(nn.Module):
+    """Network + haemodynamics: ``forward(n_volumes, tr, dt)`` -> BOLD (B, n_volumes, N).
+
+    Args:
+        network: the :class:`BrainNetwork`.
+        bold: the :class:`BalloonWindkessel` head (its ``dt`` in seconds must be a multiple of the
+            neural dt).
+    """
+
+    def __init__(self, network: BrainNetwork, bold: BalloonWindkessel | None = None) -> None:
+        super().__init__()
+        self.network = network
+        self.bold = bold if bold is not None else BalloonWindkessel(n_regions=network.n_regions)
+
+    def param_table(self) -> list[dict]:
+        return self.network.param_table() + [
+            {**r, "parameter": "bold." + r["parameter"]} for r in self.bold.param_table()]
+
+    def forward(self, n_volumes: int, tr: float, dt: float, burn_in: float = 20.0,
+                chunk: float = 10.0, generator: torch.Generator | None = None,
+                batch: int | None = None, state: NetworkState | None = None,
+                checkpoint: bool = False, truncate: int | None = None,
+                grad_through_burn_in: bool = False, progress: bool = False) -> Tensor:
+        """Simulate BOLD.
+
+        Args:
+            n_volumes: number of BOLD samples T.
+            tr: repetition time, seconds.
+            dt: neural step, ms.
+            burn_in: seconds simulated first (neural and haemodynamic transients) and discarded;
+                a multiple of the BOLD step. No gradient flows through it unless
+                ``grad_through_burn_in``.
+            chunk: seconds of neural simulation per chunk (rounded to whole BOLD steps).
+            generator: seeds the initial state and noise (when ``state`` is None).
+            batch: B (default: the network's).
+            state: start from this network state instead of a random one.
+            checkpoint: gradient checkpointing per chunk.
+            truncate: cut the graph every ``truncate`` chunks (None: never).
+            progress: progress bar over chunks.
+
+        Returns:
+            BOLD (B, n_volumes, N), sample k at ``burn_in + (k + 1) * tr`` seconds.
+        """
+        if int(n_volumes) < 1:
+            raise ValueError(f"n_volumes must be >= 1, got {n_volumes}")
+        if truncate is not None and int(truncate) < 1:
+            raise ValueError(f"truncate must be a number of chunks >= 1 or None, got {truncate}")
+        net = self.network
+        if state is None:
+            state = net.initial_state(batch, generator)
+        B, N = state.x.shape[0], net.n_regions
+        bold_ms = self.bold.dt * 1000.0
+        stream = BoldStream(self.bold, B, N, neural_dt=bold_ms, tr=tr, burn_in=burn_in,
+                            dtype=state.x.dtype, device=state.x.device)
+        # the network records its BOLD drive averaged over each BOLD step (one sample per step)
+        period = bold_ms
+        steps_per_chunk = max(1, round(chunk * 1000.0 / bold_ms))
+        chunk_ms = steps_per_chunk * bold_ms
+        out: list[Tensor] = []
+        n_out = 0
+        total_ms = (burn_in + int(n_volumes) * tr) * 1000.0
+        n_chunks = math.ceil(total_ms / chunk_ms - 1e-9)
+        pbar = _progress(n_chunks, progress)
+        k = 0
+        while n_out < n_volumes:
+            in_burn = (k + 1) * chunk_ms <= burn_in * 1000.0 + 1e-9
+            with torch.set_grad_enabled(torch.is_grad_enabled()
+                                        and (grad_through_burn_in or not in_burn)):
+                z, state = self._chunk(state, chunk_ms, dt, period, checkpoint and not in_burn)
+                y = stream.push(z)
+            out.append(y)
+            n_out += y.shape[1]
+            k += 1
+            if truncate is not None and k % int(truncate) == 0:
+                state = state.detach()
+                stream.detach()
+            if pbar is not None:
+                pbar.update(1)
+        if pbar is not None:
+            pbar.close()
+        return torch.cat(out, dim=1)[:, : int(n_volumes)]
+
+    def _chunk(self, state: NetworkState, duration: float, dt: float, period: float,
+               use_checkpoint: bool) -> tuple[Tensor, NetworkState]:
+        net = self.network
+        if not (use_checkpoint and torch.is_grad_enabled()):
+            return net.simulate(duration, dt, state=state, record="bold", period=period,
+                                average=True)
+        step, rng = state.step, state.rng
+
+        def run(x: Tensor, history: Tensor | None, noise: Tensor | None):
+            s = NetworkState(x=x, step=step, rng=rng, history=history, noise=noise)
+            z, end = net.simulate(duration, dt, state=s, record="bold", period=period,
+                                  average=True)
+            return z, end.x, end.history, end.noise, end.rng
+
+        z, x, history, noise, new_rng = torch_checkpoint(
+            run, state.x, state.history, state.noise, use_reentrant=False)
+        n_steps = round(duration / dt)
+        return z, NetworkState(x=x, step=step + n_steps, rng=new_rng, history=history,
+                               noise=noise)
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="chunk", desc="simulate BOLD", leave=False)

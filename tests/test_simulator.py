@@ -1,0 +1,102 @@
+"""Parameters -> network -> BOLD -> FC, end to end: gradients, checkpointing, truncation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import brainfit
+from brainfit import metrics
+from brainfit.bold import BalloonWindkessel
+from brainfit.network import BrainNetwork
+from brainfit.noise import WhiteNoise
+from brainfit.simulator import BoldSimulator
+
+N = 4
+
+
+def _simulator(gen, noise=True):
+    W = torch.rand(N, N, generator=gen, dtype=torch.float64)
+    L = torch.rand(N, N, generator=gen, dtype=torch.float64) * 40
+    # a slow oscillator (~3 Hz, all rates <= 0.02 /ms) so that a coarse dt of 5 ms is accurate
+    m = brainfit.create_model("hopf", n_regions=N, a={"value": -0.01, "trainable": True},
+                              omega=0.02, gamma=0.01).double()
+    net = BrainNetwork(m, W, L, speed=2.0, G={"value": 0.01, "trainable": True},
+                       normalize="row_sum",
+                       noise=WhiteNoise(m.state_names, 0.05) if noise else None).double()
+    bold = BalloonWindkessel(dt=0.01, trainable=["kappa"], n_regions=N).double()
+    return BoldSimulator(net, bold)
+
+
+def _run(sim, **kw):
+    return sim(16, 0.5, dt=5.0, burn_in=1.0, chunk=2.0,
+               generator=torch.Generator().manual_seed(11), **kw)
+
+
+def test_fc_loss_gradients_match_central_differences(gen):
+    """d(1 - FC similarity)/d(G, a, kappa) by autograd equals central finite differences."""
+    sim = _simulator(gen)
+    target = metrics.fc(torch.randn(40, N, generator=gen, dtype=torch.float64))
+
+    def loss():
+        return 1 - metrics.fc_similarity(metrics.fc(_run(sim)), target).mean()
+
+    loss().backward()
+    raws = {"G": sim.network.params.raw["G"], "a": sim.network.model.params.raw["a"],
+            "kappa": sim.bold.params.raw["kappa"]}
+    for name, raw in raws.items():
+        eps = 1e-6
+        with torch.no_grad():
+            raw += eps
+            up = loss().item()
+            raw -= 2 * eps
+            down = loss().item()
+            raw += eps
+        fd = (up - down) / (2 * eps)
+        assert raw.grad.item() == pytest.approx(fd, rel=1e-4, abs=1e-9), name
+
+
+def test_checkpointing_gives_the_same_values_and_gradients(gen):
+    sim = _simulator(gen)
+    grads, values = [], []
+    for ckpt in (False, True):
+        sim.zero_grad()
+        y = _run(sim, checkpoint=ckpt)
+        y.pow(2).sum().backward()
+        grads.append([p.grad.clone() for p in sim.parameters() if p.grad is not None])
+        values.append(y.detach())
+    torch.testing.assert_close(values[1], values[0], rtol=0, atol=0)
+    assert len(grads[0]) == len(grads[1]) == 3
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_truncation_changes_gradients_not_values(gen):
+    sim = _simulator(gen)
+    full = _run(sim)
+    trunc = _run(sim, truncate=1)
+    torch.testing.assert_close(trunc, full, rtol=0, atol=0)
+    # with truncation nothing flows back past the last chunk boundary: the first sample, taken
+    # in an earlier chunk than the last one, cannot depend on anything the last chunk did, but
+    # the gradient of the last sample alone must differ from full backprop
+    g_full = torch.autograd.grad(full[:, -1].sum(), sim.network.params.raw["G"])[0]
+    g_trunc = torch.autograd.grad(trunc[:, -1].sum(), sim.network.params.raw["G"])[0]
+    assert (g_full - g_trunc).abs() > 1e-8 * g_full.abs()
+
+
+def test_output_does_not_depend_on_the_chunk_length(gen):
+    sim = _simulator(gen)
+    a = sim(16, 0.5, dt=5.0, burn_in=1.0, chunk=0.5, generator=torch.Generator().manual_seed(2))
+    b = sim(16, 0.5, dt=5.0, burn_in=1.0, chunk=3.0, generator=torch.Generator().manual_seed(2))
+    assert a.shape == (1, 16, N)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_bad_arguments(gen):
+    sim = _simulator(gen)
+    with pytest.raises(ValueError, match="n_volumes"):
+        sim(0, 0.5, dt=5.0)
+    with pytest.raises(ValueError, match="TR"):
+        sim(4, 0.505, dt=5.0)
+    with pytest.raises(ValueError, match="truncate"):
+        sim(4, 0.5, dt=5.0, truncate=0)
