@@ -1,0 +1,724 @@
+r"""The Balloon-Windkessel haemodynamic model: neural drive -> BOLD signal, in seconds.
+
+Equations (Friston et al. 2000; Friston, Harrison & Penny 2003; Stephan et al. 2007), with the
+neural drive z (1/s), vasodilatory signal s (1/s), normalised blood inflow f, venous volume v and
+deoxyhaemoglobin content q (f = v = q = 1 and s = 0 at rest)::
+
+    s'     = z - kappa s - gamma (f - 1)
+    f'     = s
+    tau v' = f - v^(1/alpha)
+    tau q' = f E(f) / rho - q v^(1/alpha - 1),      E(f) = 1 - (1 - rho)^(1/f)
+    y      = V0 [k1 (1 - q) + k2 (1 - q/v) + k3 (1 - v)]
+
+Numerics. f, v and q sit near 1 and change by ~1e-6 per small step; written as they are, float32
+keeps only ~7 significant digits of "1 + small", and a resting-state BOLD series comes out
+quantised. Here the state holds the *deviations from rest*, ``(s, log f, log v, log q)`` (the
+log-space form of Stephan et al. 2007), and every right-hand side and the signal are written so
+that no "1 + small - 1" is ever formed (``expm1``/``log1p`` throughout)::
+
+    (log f)' = s / f
+    (log v)' = [expm1(log f - log v) - expm1((1/alpha - 1) log v)] / tau
+    (log q)' = [expm1(log f + log1p(dE) - log q) - expm1((1/alpha - 1) log v)] / tau
+    dE       = E(f)/rho - 1 = -(1 - rho)/rho * expm1(log(1 - rho) * expm1(-log f))
+    y        = -V0 [k1 expm1(log q) + k2 expm1(log q - log v) + k3 expm1(log v)]
+
+so float32 resolves fluctuations as finely as float64 does, relative to their own size.
+
+Presets (:data:`PRESETS`): ``friston2003`` (the default; classical coefficients of Buxton et al.
+1998 at 1.5 T, TE = 40 ms, as used by Friston et al. 2003 and most whole-brain models) and
+``stephan2007`` / ``stephan2007_3t`` (the revised, field-strength dependent coefficients of
+Obata et al. 2004 / Stephan et al. 2007, see :func:`stephan2007_coefficients`).
+
+Time is in seconds here (the neural models use milliseconds; :class:`BoldStream` converts).
+
+References:
+    Friston KJ, Mechelli A, Turner R, Price CJ (2000) Nonlinear responses in fMRI: the Balloon
+    model, Volterra kernels, and other hemodynamics. NeuroImage 12:466-477.
+    Friston KJ, Harrison L, Penny W (2003) Dynamic causal modelling. NeuroImage 19:1273-1302.
+    Stephan KE, Weiskopf N, Drysdale PM, Robinson PA, Friston KJ (2007) Comparing hemodynamic
+    models with DCM. NeuroImage 38:387-401.
+    Heinzle J, Koopmans PJ, den Ouden HEM, Raman S, Stephan KE (2016) A hemodynamic model for
+    layered BOLD signals. NeuroImage 125:556-570.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from brainfit import integrate as _integrate
+from brainfit.params import ParamConfig, ParameterSet, ParamSpec
+
+__all__ = [
+    "FIELD_CONSTANTS",
+    "PARAM_SPECS",
+    "PRESETS",
+    "BalloonWindkessel",
+    "BoldStream",
+    "stephan2007_coefficients",
+]
+
+#: Declarations of the haemodynamic parameters (defaults of ``friston2003``), units in seconds.
+PARAM_SPECS: dict[str, ParamSpec] = {
+    "kappa": ParamSpec(0.65, "1/s", low=0.05, high=5.0,
+                       doc="rate of decay of the vasodilatory signal"),
+    "gamma": ParamSpec(0.41, "1/s", low=0.05, high=5.0,
+                       doc="rate of flow-dependent elimination (autoregulation)"),
+    "tau": ParamSpec(0.98, "s", low=0.1, high=10.0, doc="haemodynamic transit time"),
+    "alpha": ParamSpec(0.32, "1", low=0.05, high=1.0, doc="Grubb's exponent (vessel stiffness)"),
+    "rho": ParamSpec(0.34, "1", low=0.01, high=0.99,
+                     doc="resting oxygen extraction fraction (E0)"),
+    "V0": ParamSpec(0.02, "1", low=0.0, high=0.2, doc="resting venous blood volume fraction"),
+    "k1": ParamSpec(7 * 0.34, "1", doc="BOLD coefficient of (1 - q) (intravascular)"),
+    "k2": ParamSpec(2.0, "1", doc="BOLD coefficient of (1 - q/v) (extravascular)"),
+    "k3": ParamSpec(2 * 0.34 - 0.2, "1", doc="BOLD coefficient of (1 - v)"),
+}
+
+#: Field-strength dependent constants of the revised BOLD coefficients, per B0 in tesla:
+#: ``nu0`` frequency offset at the outer surface of magnetised vessels for fully deoxygenated
+#: blood [1/s], ``r0`` slope of the intravascular relaxation rate against oxygen saturation [1/s],
+#: ``te`` echo time [s], ``epsilon`` ratio of intra- to extravascular signal [1].
+#:
+#: - 1.5 T: nu0 = 40.3 /s, r0 = 25 /s, TE = 40 ms (Obata et al. 2004; Stephan et al. 2007, the
+#:   constants of SPM's implementation); epsilon = 1, the prior mean of Stephan et al. 2007
+#:   (log epsilon has prior mean 0; some implementations use 1.43 instead).
+#: - 3 T: nu0 = 28.265 B0 = 84.8 /s, r0 = 110 /s, epsilon = 0.47 (Heinzle et al. 2016), with
+#:   TE = 33.1 ms, the Human Connectome Project resting-state echo time; the set used for HCP
+#:   data by Wang et al. 2019 (Sci Adv 5:eaat7854).
+FIELD_CONSTANTS: dict[float, dict[str, float]] = {
+    1.5: {"nu0": 40.3, "r0": 25.0, "te": 0.040, "epsilon": 1.0},
+    3.0: {"nu0": 28.265 * 3.0, "r0": 110.0, "te": 0.0331, "epsilon": 0.47},
+}
+
+
+def stephan2007_coefficients(
+    rho: float,
+    field_strength: float = 1.5,
+    te: float | None = None,
+    epsilon: float | None = None,
+    nu0: float | None = None,
+    r0: float | None = None,
+) -> tuple[float, float, float]:
+    """Revised BOLD coefficients (Obata et al. 2004; Stephan et al. 2007, eq. 12).
+
+    ``k1 = 4.3 nu0 rho TE``, ``k2 = epsilon r0 rho TE``, ``k3 = 1 - epsilon``.
+
+    Args:
+        rho: resting oxygen extraction fraction [1].
+        field_strength: B0 [T]. 1.5 and 3.0 have tabulated constants (:data:`FIELD_CONSTANTS`);
+            for any other field give ``r0``, ``te`` and ``epsilon``; ``nu0`` then defaults to
+            28.265 B0 [1/s] (Heinzle et al. 2016).
+        te: echo time [s]; default from the table.
+        epsilon: ratio of intra- to extravascular signal [1]; default from the table.
+        nu0: frequency offset [1/s]; default from the table (or 28.265 B0).
+        r0: intravascular relaxation slope [1/s]; default from the table.
+
+    Returns:
+        ``(k1, k2, k3)``, dimensionless.
+
+    Raises:
+        ValueError: a field strength without tabulated constants and missing values, or a
+            non-positive rho, TE, nu0 or r0.
+    """
+    table = FIELD_CONSTANTS.get(float(field_strength))
+    if table is None:
+        missing = [n for n, v in (("te", te), ("epsilon", epsilon), ("r0", r0)) if v is None]
+        if missing:
+            raise ValueError(
+                f"no tabulated constants for field_strength = {field_strength} T (tabulated: "
+                f"{sorted(FIELD_CONSTANTS)} T); pass {missing} explicitly"
+            )
+        table = {"nu0": 28.265 * float(field_strength)}
+    te = table["te"] if te is None else float(te)
+    epsilon = table["epsilon"] if epsilon is None else float(epsilon)
+    nu0 = table["nu0"] if nu0 is None else float(nu0)
+    r0 = table["r0"] if r0 is None else float(r0)
+    for name, value in (("rho", rho), ("te", te), ("nu0", nu0), ("r0", r0)):
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    return 4.3 * nu0 * rho * te, epsilon * r0 * rho * te, 1.0 - epsilon
+
+
+def _friston_k(rho: float) -> tuple[float, float, float]:
+    return 7.0 * rho, 2.0, 2.0 * rho - 0.2
+
+
+_HAEMO_2003 = {"kappa": 0.65, "gamma": 0.41, "tau": 0.98, "alpha": 0.32, "rho": 0.34}
+
+#: Rules giving (k1, k2, k3) from rho, per preset (used when rho is overridden by a scalar).
+_K_RULES: dict[str, Callable[[float], tuple[float, float, float]]] = {
+    "friston2003": _friston_k,
+    "stephan2007": lambda rho: stephan2007_coefficients(rho, 1.5),
+    "stephan2007_3t": lambda rho: stephan2007_coefficients(rho, 3.0),
+}
+
+
+def _preset(v0: float, name: str) -> dict[str, float]:
+    k1, k2, k3 = _K_RULES[name](_HAEMO_2003["rho"])
+    return {**_HAEMO_2003, "V0": v0, "k1": k1, "k2": k2, "k3": k3}
+
+
+#: Parameter values of each preset. All share the haemodynamics of Friston et al. 2003
+#: (kappa 0.65 /s, gamma 0.41 /s, tau 0.98 s, alpha 0.32, rho 0.34, the DCM priors of that
+#: paper) and differ only in the BOLD output equation:
+#:
+#: - ``friston2003``: V0 = 0.02, k1 = 7 rho, k2 = 2, k3 = 2 rho - 0.2 (classical coefficients,
+#:   1.5 T, TE = 40 ms).
+#: - ``stephan2007``: V0 = 0.04, revised coefficients at 1.5 T, TE = 40 ms, epsilon = 1:
+#:   k1 = 2.357, k2 = 0.34, k3 = 0.
+#: - ``stephan2007_3t``: V0 = 0.04, revised coefficients at 3 T, TE = 33.1 ms, epsilon = 0.47:
+#:   k1 = 4.103, k2 = 0.582, k3 = 0.53.
+PRESETS: dict[str, dict[str, float]] = {
+    "friston2003": _preset(0.02, "friston2003"),
+    "stephan2007": _preset(0.04, "stephan2007"),
+    "stephan2007_3t": _preset(0.04, "stephan2007_3t"),
+}
+
+_REL = 1e-6  # tolerance for "is an integer multiple of"
+
+
+def _positive_seconds(value: Any, what: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}") from None
+    if not (x > 0 and math.isfinite(x)):
+        raise ValueError(f"{what} must be a finite positive time in seconds, got {value!r}")
+    return x
+
+
+def _integer_ratio(num: float, den: float) -> int | None:
+    """``num / den`` if it is a positive integer within a relative 1e-6, else None."""
+    r = num / den
+    k = round(r)
+    if k >= 1 and abs(r - k) <= _REL * max(1.0, r):
+        return int(k)
+    return None
+
+
+class _Coefficients(NamedTuple):
+    """Parameter values in the state's dtype, broadcastable against (B, N)."""
+
+    kappa: Tensor
+    gamma: Tensor
+    inv_tau: Tensor
+    out_exp: Tensor  # 1/alpha - 1
+    log_rest: Tensor  # log(1 - rho)
+    extract: Tensor  # (1 - rho) / rho
+    V0: Tensor
+    k1: Tensor
+    k2: Tensor
+    k3: Tensor
+
+
+class BalloonWindkessel(nn.Module):
+    r"""Balloon-Windkessel haemodynamics: neural drive z (B, T, N) -> BOLD y (B, T, N).
+
+    .. math::
+        \dot s = z - \kappa s - \gamma (f - 1), \quad \dot f = s, \quad
+        \tau \dot v = f - v^{1/\alpha}, \quad
+        \tau \dot q = \frac{f\,(1 - (1-\rho)^{1/f})}{\rho} - q\, v^{1/\alpha - 1},
+
+        y = V_0 \left[k_1 (1 - q) + k_2 (1 - q/v) + k_3 (1 - v)\right]
+
+    integrated in the deviation variables ``(s, log f, log v, log q)`` (rest = all zeros), see
+    the module docstring for why (float32 must be as good as float64). Friston et al. 2003,
+    NeuroImage 19:1273; Stephan et al. 2007, NeuroImage 38:387.
+
+    Parameters (units): ``kappa`` [1/s] signal decay, ``gamma`` [1/s] autoregulation,
+    ``tau`` [s] transit time, ``alpha`` [1] Grubb's exponent, ``rho`` [1] resting oxygen
+    extraction, ``V0`` [1] resting venous volume fraction, ``k1``, ``k2``, ``k3`` [1] BOLD
+    coefficients. Defaults from the preset (:data:`PRESETS`). If ``rho`` is overridden by a
+    scalar and none of k1..k3 is given, k1..k3 are recomputed from it by the preset's rule
+    (``k1 = 7 rho`` ...); they do not follow rho while it is being fitted.
+
+    Step size. The default ``dt = 0.01`` s: the fastest haemodynamic rate is that of the venous
+    volume, 1/(tau alpha) ~ 3.2 /s, so Heun's method (order 2) has a relative global error of
+    order (3.2 dt)^2 / 6 ~ 2e-4 (measured: ~5e-5 of the response amplitude), far below BOLD
+    measurement noise; and averaging the drive over 10 ms loses nothing the haemodynamics pass
+    (their low-pass cut-off is well below 1 Hz). Each step costs ~60 small tensor operations,
+    so a coarser step is the main speed knob.
+
+    Args:
+        preset: a key of :data:`PRESETS` (default ``"friston2003"``).
+        dt: the integration step in seconds.
+        params: ``{name: value | {value, scope, trainable, low, high}}`` overrides.
+        trainable: True (fit every parameter), False, or a list of names to fit.
+        n_regions: N (for ``regional`` scopes).
+        n_batch: B (for ``subject`` scopes).
+        integrator: a deterministic scheme of :mod:`brainfit.integrate` (``"heun"``,
+            ``"euler"``).
+
+    Raises:
+        ValueError: unknown preset, parameter or integrator; non-positive dt; values out of
+            bounds.
+    """
+
+    state_names = ("s", "log_f", "log_v", "log_q")
+
+    def __init__(
+        self,
+        preset: str = "friston2003",
+        dt: float = 0.01,
+        params: Mapping[str, Any] | None = None,
+        trainable: bool | Sequence[str] = False,
+        n_regions: int = 1,
+        n_batch: int = 1,
+        integrator: str = "heun",
+    ) -> None:
+        super().__init__()
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise ValueError(f"unknown BOLD preset {preset!r}; valid presets are {sorted(PRESETS)}")
+        self.preset = preset
+        self.dt = _positive_seconds(dt, "BOLD step dt")
+        scheme = _integrate.create(integrator)
+        if scheme.stochastic:
+            raise ValueError(
+                f"integrator {integrator!r} is stochastic; the haemodynamics are deterministic, "
+                f"use 'heun' or 'euler'"
+            )
+        self.scheme = scheme
+        self.n_regions = int(n_regions)
+
+        values = dict(PRESETS[preset])
+        overrides = dict(params or {})
+        rho = _scalar_value(overrides.get("rho"))
+        if rho is not None and not {"k1", "k2", "k3"} & set(overrides):
+            values["k1"], values["k2"], values["k3"] = _K_RULES[preset](rho)
+        specs = {n: replace(s, default=values[n]) for n, s in PARAM_SPECS.items()}
+
+        if trainable is True:
+            fit = list(specs)
+        elif trainable is False or trainable is None:
+            fit = []
+        elif isinstance(trainable, str):
+            fit = [trainable]
+        else:
+            fit = list(trainable)
+        unknown = set(fit) - set(specs)
+        if unknown:
+            raise ValueError(
+                f"trainable names {sorted(unknown)} are not BOLD parameters; valid names are "
+                f"{sorted(specs)}"
+            )
+        for name in fit:
+            overrides[name] = _with_trainable(overrides.get(name))
+        self.params = ParameterSet(specs, n_regions, n_batch, None, overrides)
+
+    # -- parameters --------------------------------------------------------------------------
+    def _coefficients(self, dtype: torch.dtype, device: torch.device) -> _Coefficients:
+        p = self.params
+
+        def get(name: str) -> Tensor:
+            return p[name].to(dtype=dtype, device=device)
+
+        rho = get("rho")
+        log_rest = torch.log1p(-rho)
+        return _Coefficients(
+            kappa=get("kappa"), gamma=get("gamma"), inv_tau=1.0 / get("tau"),
+            out_exp=1.0 / get("alpha") - 1.0, log_rest=log_rest, extract=(1.0 - rho) / rho,
+            V0=get("V0"), k1=get("k1"), k2=get("k2"), k3=get("k3"),
+        )
+
+    def param_table(self) -> list[dict[str, Any]]:
+        """Every parameter value in natural units (see :meth:`ParameterSet.table`)."""
+        return self.params.table()
+
+    # -- state -------------------------------------------------------------------------------
+    def init_state(self, batch: int, n_regions: int | None = None,
+                   dtype: torch.dtype | None = None,
+                   device: torch.device | str | None = None) -> Tensor:
+        """The resting state: zeros of shape (B, 4, N) (s = 0, log f = log v = log q = 0)."""
+        n = self.n_regions if n_regions is None else int(n_regions)
+        if int(batch) < 1 or n < 1:
+            raise ValueError(f"batch and n_regions must be >= 1, got {batch} and {n}")
+        ref = next(iter(self.parameters()))
+        return torch.zeros(int(batch), 4, n, dtype=dtype or ref.dtype, device=device or ref.device)
+
+    @staticmethod
+    def to_physical(state: Tensor) -> Tensor:
+        """(s, log f, log v, log q) -> (s, f, v, q), shape (B, 4, N). For inspection only."""
+        return torch.cat((state[:, :1], torch.exp(state[:, 1:])), dim=1)
+
+    @staticmethod
+    def from_physical(physical: Tensor) -> Tensor:
+        """(s, f, v, q) -> (s, log f, log v, log q), shape (B, 4, N)."""
+        return torch.cat((physical[:, :1], torch.log(physical[:, 1:])), dim=1)
+
+    def _check_state(self, state: Tensor) -> None:
+        if not isinstance(state, Tensor):
+            raise TypeError(f"state must be a torch.Tensor, got {type(state).__name__}")
+        if state.dim() != 3 or state.shape[1] != 4:
+            raise ValueError(
+                f"BalloonWindkessel expects state of shape (B, 4, N) with states "
+                f"{self.state_names}, got {tuple(state.shape)}"
+            )
+        self._check_regions(state.shape[2])
+        self.params.check_batch(state.shape[0])
+
+    def _check_regions(self, n: int) -> None:
+        regional = [k for k, s in self.params.specs.items()
+                    if s.scope not in ("global", "subject")]
+        if regional and n != self.n_regions:
+            raise ValueError(
+                f"BalloonWindkessel was built for {self.n_regions} regions (parameters "
+                f"{regional} are per region), got {n}; build it with n_regions={n}"
+            )
+
+    # -- dynamics ----------------------------------------------------------------------------
+    @staticmethod
+    def _rates(state: Tensor, z: Tensor, c: _Coefficients) -> Tensor:
+        s, xf, xv, xq = state.unbind(1)
+        ds = z - c.kappa * s - c.gamma * torch.expm1(xf)
+        dxf = s * torch.exp(-xf)
+        outflow = torch.expm1(c.out_exp * xv)  # v^(1/alpha - 1) - 1 = f_out / v - 1
+        dxv = (torch.expm1(xf - xv) - outflow) * c.inv_tau
+        d_extract = -c.extract * torch.expm1(c.log_rest * torch.expm1(-xf))  # E(f)/rho - 1
+        dxq = (torch.expm1(xf + torch.log1p(d_extract) - xq) - outflow) * c.inv_tau
+        return torch.stack(torch.broadcast_tensors(ds, dxf, dxv, dxq), dim=1)
+
+    @staticmethod
+    def _signal(state: Tensor, c: _Coefficients) -> Tensor:
+        xv, xq = state[:, 2], state[:, 3]
+        return -c.V0 * (c.k1 * torch.expm1(xq) + c.k2 * torch.expm1(xq - xv)
+                        + c.k3 * torch.expm1(xv))
+
+    def derivative(self, state: Tensor, z: Tensor) -> Tensor:
+        """d(state)/dt in 1/s.
+
+        Args:
+            state: (B, 4, N) deviation variables (s, log f, log v, log q).
+            z: (B, N) neural drive [1/s] (or anything that broadcasts to it).
+
+        Returns:
+            (B, 4, N).
+        """
+        self._check_state(state)
+        z = torch.as_tensor(z, dtype=state.dtype, device=state.device)
+        if z.dim() > 2 or (z.dim() == 2 and z.shape[1] not in (1, state.shape[2])):
+            raise ValueError(f"z must have shape (B, N) = ({state.shape[0]}, {state.shape[2]}), "
+                             f"got shape {tuple(z.shape)}")
+        c = self._coefficients(state.dtype, state.device)
+        return self._rates(state, z, c)
+
+    def signal(self, state: Tensor) -> Tensor:
+        """The BOLD signal y (B, N) of ``state`` (B, 4, N); 0 at rest."""
+        self._check_state(state)
+        return self._signal(state, self._coefficients(state.dtype, state.device))
+
+    def _increment(self, x: Tensor, z: Tensor, c: _Coefficients, h: float) -> Tensor:
+        """The change of the state over one step of h seconds (Euler or Heun)."""
+        k1 = self._rates(x, z, c)
+        if self.scheme.name == "euler":
+            return h * k1
+        k2 = self._rates(x + h * k1, z, c)
+        return (0.5 * h) * (k1 + k2)
+
+    def _run(self, state: Tensor, u: Tensor, dt: float, start: int = 0, stride: int = 1,
+             comp: Tensor | None = None) -> tuple[Tensor | None, Tensor, Tensor]:
+        """Advance over u (B, K, N); keep the states after steps start, start+stride, ...
+
+        The increments are accumulated with compensated (TwoSum) summation: ``comp`` carries
+        the rounding error of the state, so a float32 state accumulates ~1e-6 increments on top
+        of O(1) deviations without losing them (the case of a drive with a large mean).
+
+        Returns (kept states (B, K', 4, N) or None, final state, final compensation).
+        """
+        c = self._coefficients(state.dtype, state.device)
+        u = u.to(state.dtype)
+        kept = []
+        x = state
+        err = torch.zeros_like(state) if comp is None else comp
+        for k in range(u.shape[1]):
+            y = self._increment(x, u[:, k], c, dt) + err
+            t = x + y
+            back = t - x
+            err = (x - (t - back)) + (y - back)
+            x = t
+            if k >= start and (k - start) % stride == 0:
+                kept.append(x)
+        return (torch.stack(kept, dim=1) if kept else None), x, err
+
+    def _signal_of_states(self, states: Tensor | None, like: Tensor, k: int = 0) -> Tensor:
+        if states is None:
+            return like.new_zeros(like.shape[0], k, like.shape[2])
+        b, t = states.shape[:2]
+        c = self._coefficients(states.dtype, states.device)
+        return self._signal(states.reshape(b * t, 4, -1), _expand_batch(c, t)).reshape(b, t, -1)
+
+    def integrate(self, state: Tensor, u: Tensor, dt: float | None = None
+                  ) -> tuple[Tensor, Tensor]:
+        """Integrate K steps, the drive held constant within each.
+
+        Args:
+            state: (B, 4, N) starting state.
+            u: (B, K, N) drive at K consecutive steps [1/s].
+            dt: step in seconds (default ``self.dt``).
+
+        Returns:
+            ``(y, new_state)``: y (B, K, N), the signal after each step; new_state (B, 4, N).
+        """
+        self._check_state(state)
+        _check_drive(u, state.shape[0], state.shape[2], "u")
+        h = self.dt if dt is None else _positive_seconds(dt, "dt")
+        states, x, _ = self._run(state, u, h)
+        return self._signal_of_states(states, state), x
+
+    def forward(self, z: Tensor, dt: float) -> Tensor:
+        """BOLD of a neural drive sampled every ``dt`` seconds, starting from rest.
+
+        ``z[:, k]`` is the drive over ``[k dt, (k+1) dt)``, and ``y[:, k]`` the signal at the end
+        of that interval, ``t = (k+1) dt``. If ``dt > self.dt``, each sample is integrated in
+        ``ceil(dt / self.dt)`` equal substeps with the drive held; otherwise in one step of dt.
+
+        Args:
+            z: (B, T, N) neural drive [1/s].
+            dt: its sampling interval in seconds.
+
+        Returns:
+            (B, T, N) BOLD signal.
+
+        Raises:
+            ValueError: wrong shape, non-finite drive, non-positive dt.
+        """
+        dt = _positive_seconds(dt, "dt")
+        if not isinstance(z, Tensor):
+            raise TypeError(f"z must be a torch.Tensor of shape (B, T, N), got {type(z).__name__}")
+        if z.dim() != 3:
+            raise ValueError(f"z must have shape (B, T, N), got shape {tuple(z.shape)}")
+        _check_finite(z, "z")
+        b, t, n = z.shape
+        self._check_regions(n)
+        self.params.check_batch(b)
+        n_sub = max(1, math.ceil(dt / self.dt - _REL))
+        dtype = z.dtype if z.is_floating_point() else self.params.raw["kappa"].dtype
+        state = self.init_state(b, n, dtype=dtype, device=z.device)
+        u = z.repeat_interleave(n_sub, dim=1) if n_sub > 1 else z
+        states, x, _ = self._run(state, u, dt / n_sub, start=n_sub - 1, stride=n_sub)
+        _check_diverged(x if states is None else states)
+        return self._signal_of_states(states, z, t)
+
+    def extra_repr(self) -> str:
+        return f"preset={self.preset!r}, dt={self.dt} s, integrator={self.scheme.name!r}"
+
+
+class BoldStream:
+    """Turn neural chunks into BOLD samples at TR as they are produced (for long runs).
+
+    The neural drive (sampled every ``neural_dt`` ms; sample j covers ``[j, j+1) neural_dt``) is
+    averaged over each BOLD step of ``head.dt`` seconds, so the haemodynamics see the exact
+    integral of the drive over the step whatever the neural step; an incomplete window is kept
+    for the next :meth:`push`. The BOLD signal is sampled every ``tr`` seconds.
+
+    Sample times: with t = 0 the start of the drive, sample k (k = 0, 1, ...) is the signal at
+    ``t = burn_in + (k + 1) tr``, i.e. at the *end* of the k-th TR after the burn-in; nothing
+    before ``burn_in`` is returned. Splitting a run into chunks of any sizes gives the same
+    samples as one push.
+
+    Args:
+        head: the haemodynamic model.
+        batch: B.
+        n_regions: N.
+        neural_dt: the neural step in milliseconds; ``head.dt * 1000 / neural_dt`` must be an
+            integer.
+        tr: repetition time in seconds; ``tr / head.dt`` must be an integer.
+        burn_in: seconds of drive whose BOLD is discarded; a multiple of ``head.dt``.
+        dtype, device: of the carried state (default: the head's parameters').
+
+    Attributes:
+        state: the carried haemodynamic state (B, 4, N).
+        n_samples: TR samples returned so far.
+        n_steps: BOLD steps taken so far.
+        steps_per_window: neural samples averaged per BOLD step.
+        steps_per_tr: BOLD steps per TR.
+
+    Raises:
+        ValueError: a BOLD step that is not a multiple of the neural step, a TR that is not a
+            multiple of the BOLD step, a burn-in that is not a multiple of the BOLD step or is
+            negative.
+    """
+
+    def __init__(self, head: BalloonWindkessel, batch: int, n_regions: int, neural_dt: float,
+                 tr: float, burn_in: float = 0.0, dtype: torch.dtype | None = None,
+                 device: torch.device | str | None = None) -> None:
+        if not isinstance(head, BalloonWindkessel):
+            raise TypeError(f"head must be a BalloonWindkessel, got {type(head).__name__}")
+        try:
+            neural_dt = float(neural_dt)
+        except (TypeError, ValueError):
+            raise TypeError(f"neural_dt must be a number of ms, got {neural_dt!r}") from None
+        if not (neural_dt > 0 and math.isfinite(neural_dt)):
+            raise ValueError(f"neural_dt must be a finite positive step in ms, got {neural_dt}")
+        tr = _positive_seconds(tr, "TR")
+        bold_ms = head.dt * 1000.0
+        m = _integer_ratio(bold_ms, neural_dt)
+        if m is None:
+            fix = max(1, round(bold_ms / neural_dt)) * neural_dt / 1000.0
+            raise ValueError(
+                f"the BOLD step head.dt = {head.dt} s = {bold_ms:g} ms is not an integer multiple "
+                f"of neural_dt = {neural_dt:g} ms (ratio {bold_ms / neural_dt:.6g}); choose a "
+                f"neural_dt that divides {bold_ms:g} ms, or build the head with dt = a multiple "
+                f"of {neural_dt / 1000.0:g} s (e.g. dt={fix:g})"
+            )
+        spt = _integer_ratio(tr, head.dt)
+        if spt is None:
+            suggestion = tr / max(1, round(tr / head.dt))
+            raise ValueError(
+                f"TR = {tr:g} s is not an integer multiple of the BOLD step head.dt = "
+                f"{head.dt:g} s (ratio {tr / head.dt:.6g}); build the head with a dt that "
+                f"divides TR (e.g. dt={suggestion:.6g} s, also a multiple of neural_dt) or "
+                f"check TR"
+            )
+        burn_in = float(burn_in)
+        if not (burn_in >= 0 and math.isfinite(burn_in)):
+            raise ValueError(f"burn_in must be a finite time >= 0 in seconds, got {burn_in}")
+        if burn_in == 0:
+            burn_steps = 0
+        else:
+            burn_steps = _integer_ratio(burn_in, head.dt)
+            if burn_steps is None:
+                raise ValueError(
+                    f"burn_in = {burn_in:g} s is not a multiple of the BOLD step head.dt = "
+                    f"{head.dt:g} s; round it to a multiple of {head.dt:g} s"
+                )
+        self.head = head
+        self.batch = int(batch)
+        self.n_regions = int(n_regions)
+        self.neural_dt = neural_dt
+        self.tr = tr
+        self.burn_in = burn_in
+        self.steps_per_window = m
+        self.steps_per_tr = spt
+        self.burn_steps = burn_steps
+        self.state = head.init_state(self.batch, self.n_regions, dtype=dtype, device=device)
+        head._check_state(self.state)
+        self._leftover = self.state.new_zeros(self.batch, 0, self.n_regions)
+        self._comp = torch.zeros_like(self.state)
+        self.n_steps = 0
+        self.n_samples = 0
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.state.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.state.device
+
+    def sample_time(self, k: int) -> float:
+        """Time in seconds (from the start of the drive) of sample k: ``burn_in + (k+1) tr``."""
+        return self.burn_in + (k + 1) * self.tr
+
+    @property
+    def time(self) -> float:
+        """Seconds of drive turned into haemodynamics so far (complete BOLD steps)."""
+        return self.n_steps * self.head.dt
+
+    def push(self, z_chunk: Tensor) -> Tensor:
+        """Consume a chunk of neural drive; return the BOLD samples it completes.
+
+        Args:
+            z_chunk: (B, T_chunk, N) neural drive [1/s] at ``neural_dt`` ms.
+
+        Returns:
+            (B, K, N) BOLD samples at TR completed by this chunk (K may be 0).
+
+        Raises:
+            ValueError: wrong shape, NaN or infinite values.
+        """
+        _check_drive(z_chunk, self.batch, self.n_regions, "z_chunk")
+        _check_finite(z_chunk, "z_chunk")
+        z = torch.cat((self._leftover, z_chunk.to(dtype=self.dtype, device=self.device)), dim=1)
+        m = self.steps_per_window
+        w = z.shape[1] // m
+        self._leftover = z[:, w * m:]
+        if w == 0:
+            return self.state.new_zeros(self.batch, 0, self.n_regions)
+        u = z[:, : w * m].reshape(self.batch, w, m, self.n_regions).mean(dim=2)
+        # BOLD steps n0+1 .. n0+w; keep n > burn_steps with (n - burn_steps) % steps_per_tr == 0
+        n0, spt = self.n_steps, self.steps_per_tr
+        first = max(n0 + 1, self.burn_steps + 1)
+        first += (-(first - self.burn_steps)) % spt
+        start = first - (n0 + 1)
+        states, self.state, self._comp = self.head._run(self.state, u, self.head.dt, start=start,
+                                                         stride=spt, comp=self._comp)
+        self.n_steps += w
+        y = self.head._signal_of_states(states, self.state)
+        _check_diverged(self.state)
+        self.n_samples += y.shape[1]
+        return y
+
+    def detach(self) -> None:
+        """Cut the graph at the carried state and leftover drive (truncated backprop)."""
+        self.state = self.state.detach()
+        self._comp = self._comp.detach()
+        self._leftover = self._leftover.detach()
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _scalar_value(override: Any) -> float | None:
+    """The scalar value in an override (number, 0-d tensor, dict or ParamConfig), else None."""
+    if isinstance(override, Mapping):
+        override = override.get("value", override.get("default"))
+    elif isinstance(override, ParamConfig):
+        override = override.value
+    if isinstance(override, (int, float)) and not isinstance(override, bool):
+        return float(override)
+    if isinstance(override, Tensor) and override.numel() == 1:
+        return float(override.item())
+    return None
+
+
+def _with_trainable(override: Any) -> Any:
+    if override is None:
+        return {"trainable": True}
+    if isinstance(override, ParamConfig):
+        return override if override.trainable is not None else replace(override, trainable=True)
+    if isinstance(override, Mapping):
+        return {"trainable": True, **override}
+    return {"value": override, "trainable": True}
+
+
+def _expand_batch(c: _Coefficients, t: int) -> _Coefficients:
+    """Coefficients for a (B*T, N) batch: repeat batch-dependent values T times."""
+
+    def rep(x: Tensor) -> Tensor:
+        if x.dim() == 2 and x.shape[0] > 1:  # (B, 1) or (B, N)
+            return x.repeat_interleave(t, dim=0)
+        return x
+
+    return _Coefficients(*(rep(x) for x in c))
+
+
+def _check_drive(z: Any, batch: int, n_regions: int, what: str) -> None:
+    if not isinstance(z, Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor of shape (B, T, N), got "
+                        f"{type(z).__name__}")
+    if z.dim() != 3 or z.shape[0] != batch or z.shape[2] != n_regions:
+        raise ValueError(
+            f"{what} must have shape (B, T, N) = ({batch}, T, {n_regions}), got shape "
+            f"{tuple(z.shape)}"
+        )
+
+
+def _check_finite(z: Tensor, what: str) -> None:
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError(
+            f"{what} contains NaN or infinite values; the neural simulation has diverged "
+            f"(reduce the neural dt or check the model's parameters)"
+        )
+
+
+def _check_diverged(states: Tensor) -> None:
+    if not bool(torch.isfinite(states).all()):
+        raise ValueError(
+            "the haemodynamic state became NaN or infinite: the blood inflow f reached 0, which "
+            "happens when the neural drive is strongly negative for seconds (the steady inflow "
+            "is 1 + z/gamma); give the head a non-negative drive (e.g. a firing rate) or scale "
+            "it down"
+        )
