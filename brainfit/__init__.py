@@ -1,20 +1,63 @@
-"""brainfit: fit whole-brain network models to resting-state fMRI by gradient descent."""
+"""brainfit: fit whole-brain network models to resting-state fMRI by gradient descent.
 
-from brainfit import integrate, models, noise, params
-from brainfit.models import available as available_models
-from brainfit.models import create as create_model
-from brainfit.params import ParameterSet, ParamSpec
+The public API; everything else may move behind it.
+
+- :mod:`brainfit.models`: neural mass models (``create_model``, ``available_models``).
+- :class:`BrainNetwork`: nodes + connectome + delays + coupling + noise + forcing.
+- :class:`BalloonWindkessel`, :class:`BoldStream`: haemodynamics.
+- :class:`BoldSimulator`: parameters -> BOLD in one differentiable call.
+- :mod:`brainfit.metrics`: FC, FCD, KS/Wasserstein, PSD, order parameters.
+- :mod:`brainfit.data`: cohorts, loaders, preprocessing.
+- :mod:`brainfit.fit`: the cohort trainer; :func:`load_fitted` rebuilds a fitted model.
+"""
 
 __version__ = "0.1.0"
 
+from brainfit import (  # noqa: E402
+    coupling,
+    data,
+    integrate,
+    losses,
+    metrics,
+    models,
+    noise,
+    params,
+    stimulus,
+)
+from brainfit.bold import BalloonWindkessel, BoldStream  # noqa: E402
+from brainfit.checkpoint import FittedModel, load_fitted  # noqa: E402
+from brainfit.models import available as available_models  # noqa: E402
+from brainfit.models import create as create_model  # noqa: E402
+from brainfit.network import BrainNetwork, NetworkState, SimulationDiverged  # noqa: E402
+from brainfit.noise import OrnsteinUhlenbeckNoise, WhiteNoise  # noqa: E402
+from brainfit.params import ParameterSet, ParamSpec  # noqa: E402
+from brainfit.simulator import BoldSimulator  # noqa: E402
+from brainfit.stimulus import Stimulus  # noqa: E402
+
 __all__ = [
+    "BalloonWindkessel",
+    "BoldSimulator",
+    "BoldStream",
+    "BrainNetwork",
+    "FittedModel",
+    "NetworkState",
+    "OrnsteinUhlenbeckNoise",
     "ParamSpec",
     "ParameterSet",
+    "SimulationDiverged",
+    "Stimulus",
+    "WhiteNoise",
     "available_models",
+    "coupling",
     "create_model",
+    "data",
     "integrate",
+    "load_fitted",
+    "losses",
+    "metrics",
     "models",
     "noise",
     "params",
+    "stimulus",
     "__version__",
 ]

@@ -1,0 +1,106 @@
+"""Score a fitted model against empirical data (the body of scripts/evaluate.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from brainfit import metrics
+from brainfit.checkpoint import FittedModel, load_fitted
+from brainfit.data import Cohort, sc_fc_baseline
+from brainfit.fit.build import instantiate
+
+
+def evaluate_run(run_dir: str | Path, checkpoint: str = "best.pt", data_cfg: Any = None,
+                 seeds: int = 5, dt: float | None = None) -> dict[str, Any]:
+    """Held-out FC similarity (raw, Fisher), FCD KS and the SC-FC baseline per subject.
+
+    Without ``data_cfg`` the run's own cohort is loaded and its held-out part (the end of each
+    session, as in training) is used. With another cohort, each fitted subject is scored against
+    the subject of the same id if there is one, else against the cohort's group-average FC and
+    its pooled FCD values (whole sessions).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "checkpoints" / checkpoint
+    model = load_fitted(path)
+    cfg = model.config
+    own = data_cfg is None
+    cohort: Cohort = instantiate(cfg["data"] if own else data_cfg)
+    if own:
+        cohort = cohort.select(model.subject_ids).split(cfg["trainer"]["train_fraction"])[1]
+    tr = model.meta["tr"]
+    if any(s.tr is not None and abs(s.tr - tr) > 1e-9 for s in cohort):
+        raise ValueError(f"the cohort's TR differs from the run's ({tr} s): the simulation is "
+                         f"sampled at the run's TR")
+    loss = cfg["loss"]
+    window, step = float(loss["fcd_window"]), float(loss["fcd_step"])
+    batch = cohort.batch(crop=True)
+    emp_fc = metrics.fc(batch.bold)
+    T = batch.bold.shape[1]
+    emp_fcd = metrics.fcd_values(batch.bold, tr, window, step)
+    ids = list(batch.ids)
+    acc: dict[str, dict[str, float]] = {sid: {} for sid in model.subject_ids}
+    for k in range(int(seeds)):
+        y = model.simulate(n_volumes=T, seed=model.meta.get("eval_seed", 0) + k, dt=dt)
+        fc = metrics.fc(y)
+        fcd = metrics.fcd_values(y, tr, window, step)
+        for i, sid in enumerate(model.subject_ids):
+            if sid in ids:
+                j = ids.index(sid)
+                tfc, tfcd = emp_fc[j], emp_fcd[j]
+            else:
+                tfc, tfcd = emp_fc.mean(0), emp_fcd.flatten()
+            scores = {"fc_corr": metrics.fc_similarity(fc[i], tfc).item(),
+                      "fc_corr_fisher": metrics.fc_similarity(fc[i], tfc, fisher=True).item(),
+                      "fcd_ks": metrics.ks_distance(fcd[i], tfcd).item()}
+            for name, v in scores.items():
+                acc[sid][name] = acc[sid].get(name, 0.0) + v / int(seeds)
+    base = sc_fc_baseline(cohort)
+    for sid in acc:
+        if sid in base.ids:
+            j = base.ids.index(sid)
+            acc[sid]["sc_fc_r"] = float(base.r_sc[j])
+            acc[sid]["log_sc_fc_r"] = float(base.r_log_sc[j])
+    mean = {k: float(np.mean([s[k] for s in acc.values() if k in s]))
+            for k in next(iter(acc.values()))}
+    result = {"checkpoint": str(path), "cohort": cohort.name, "own_cohort": own,
+              "seeds": int(seeds), "subjects": acc, "mean": mean,
+              "sc_fc_baseline_mean": base.mean()}
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    cols = ["fc_corr", "fc_corr_fisher", "fcd_ks", "sc_fc_r", "log_sc_fc_r"]
+    lines = [f"{'subject':>12} " + " ".join(f"{c:>14}" for c in cols)]
+    for sid, s in {**result["subjects"], "mean": result["mean"]}.items():
+        lines.append(f"{sid:>12} " + " ".join(
+            f"{s[c]:>14.3f}" if c in s else f"{'-':>14}" for c in cols))
+    return "\n".join(lines)
+
+
+def simulate_run(run_dir: str | Path, checkpoint: str = "best.pt", seconds: float | None = None,
+                 seed: int = 0, dt: float | None = None, all_restarts: bool = False,
+                 out: str | Path | None = None) -> Path:
+    """Simulate a fitted model and save ``bold`` (B, T, N), ``fc``, ``ids``, ``tr`` to an .npz."""
+    model: FittedModel = load_fitted(Path(run_dir) / "checkpoints" / checkpoint)
+    tr = model.meta["tr"]
+    n = None if seconds is None else max(1, int(round(float(seconds) / tr)))
+    y = model.simulate(n_volumes=n, seed=seed, dt=dt, best_only=not all_restarts)
+    ids = ([f"{s}/restart{r}" for s, r in model.elements] if all_restarts
+           else model.subject_ids)
+    out = Path(out or Path(run_dir) / "simulated_bold.npz")
+    with torch.no_grad():
+        fc = metrics.fc(y)
+    np.savez(out, bold=y.numpy(), fc=fc.numpy(), ids=np.array(ids), tr=tr, seed=seed)
+    return out
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    return path

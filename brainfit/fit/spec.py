@@ -1,0 +1,227 @@
+"""Configuration schemas of a fit, and how they build the objects.
+
+:class:`NetworkSpec` (config group ``model``) describes the node model, its parameters (with the
+network's own ``G`` and ``speed`` among them, so ``model.params.G.scope=subject`` works), noise and
+integration; :class:`TrainerConfig` (group ``trainer``) the optimisation loop. Both are registered
+in Hydra's ConfigStore as schemas so that a misspelt key fails when the config is composed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from brainfit import models
+from brainfit.bold import BalloonWindkessel
+from brainfit.coupling import Coupling
+from brainfit.network import BrainNetwork
+from brainfit.noise import create as create_noise
+from brainfit.simulator import BoldSimulator
+
+NETWORK_PARAMS = tuple(BrainNetwork.param_specs)
+
+
+@dataclass
+class NetworkSpec:
+    """The network model of a fit (config group ``model``).
+
+    Args:
+        name: registered node model (``brainfit.models.available()``).
+        params: ``{name: value | {value, scope, trainable, low, high}}`` for the node model's
+            parameters and the network's ``G`` (coupling strength) and ``speed`` (mm/ms).
+        noise: ``{kind: white|ou, sigma: float | {state: sigma}, trainable, scope, tau}`` or None.
+        integrator: fixed-step scheme (default: stochastic Heun with noise, Heun without).
+        delays: use tract lengths for conduction delays.
+        interpolate_delays: interpolate between delay steps (speed gets a gradient).
+        normalize: extra connectome normalisation in the network (the data's own is applied
+            when loading).
+        maps: spatial maps for ``map``-scoped parameters: names of maps the data carry, or
+            ``sc_strength`` (z-scored in-strength of each subject's SC).
+        dt: the neural step (ms) this model is fitted with, unless ``trainer.dt`` says otherwise;
+            it belongs to the model because it follows from its fastest time scale.
+        feedback_inhibition: for ``wong_wang_ei``: the excitatory rate (Hz) that feedback
+            inhibition control holds (Deco et al. 2014); J_i is re-tuned before every simulation
+            for the current G (needs a ``linear`` coupling and J_i of ``subject_regional`` scope).
+    """
+
+    _target_: str = "brainfit.fit.NetworkSpec"
+    name: str = "hopf"
+    params: dict[str, Any] = field(default_factory=dict)
+    noise: dict[str, Any] | None = None
+    integrator: str | None = None
+    delays: bool = True
+    interpolate_delays: bool = False
+    normalize: str = "none"
+    maps: list[str] = field(default_factory=list)
+    dt: float = 0.1
+    feedback_inhibition: float | None = None
+
+    def __post_init__(self) -> None:
+        cls = models.get(self.name)
+        params = {k: _plain(v) for k, v in dict(self.params or {}).items()}
+        valid = set(cls.param_specs) | set(NETWORK_PARAMS)
+        unknown = set(params) - valid
+        if unknown:
+            raise ValueError(f"model {self.name!r} has no parameter(s) {sorted(unknown)}; valid "
+                             f"names are {sorted(valid)}")
+        self.params = params
+        self.noise = None if self.noise is None else _plain(self.noise)
+        self.maps = list(self.maps or [])
+        if not self.dt > 0:
+            raise ValueError(f"model.dt must be a positive step in ms, got {self.dt}")
+        if self.feedback_inhibition is not None and not hasattr(cls, "fit_feedback_inhibition"):
+            raise ValueError(f"feedback_inhibition is only defined for models with feedback "
+                             f"inhibition control (wong_wang_ei), not {self.name!r}")
+
+    def build(self, weights: torch.Tensor, lengths: torch.Tensor | None, coupling: Any,
+              data_maps: dict[str, torch.Tensor] | None = None,
+              n_batch: int | None = None) -> BrainNetwork:
+        """A :class:`BrainNetwork` on batched connectomes (B, N, N).
+
+        Args:
+            weights, lengths: (B, N, N) (lengths ignored unless ``delays``).
+            coupling: a ``Coupling`` or a factory ``(n_regions, n_batch) -> Coupling``.
+            data_maps: spatial maps from the data, name -> (B, N).
+        """
+        B, N = weights.shape[0], weights.shape[-1]
+        maps = self._maps(weights, data_maps or {})
+        node = {k: v for k, v in self.params.items() if k not in NETWORK_PARAMS}
+        net = {k: v for k, v in self.params.items() if k in NETWORK_PARAMS}
+        model = models.create(self.name, n_regions=N, n_batch=B, maps=maps, params=node)
+        noise = None
+        if self.noise is not None:
+            cfg = dict(self.noise)
+            kind = cfg.pop("kind", "white")
+            noise = create_noise(kind, model.state_names, n_regions=N, n_batch=B, **cfg)
+        if not isinstance(coupling, Coupling):
+            coupling = coupling(n_regions=N, n_batch=B)
+        return BrainNetwork(model, weights, lengths if self.delays else None, coupling=coupling,
+                            normalize=self.normalize, noise=noise,
+                            interpolate_delays=self.interpolate_delays,
+                            integrator=self.integrator, n_batch=n_batch or B, params=net)
+
+    def _maps(self, weights: torch.Tensor, data_maps: dict[str, torch.Tensor]):
+        if not self.maps:
+            return None
+        cols = []
+        for name in self.maps:
+            if name == "sc_strength":
+                s = weights.sum(-1)
+                cols.append((s - s.mean(-1, keepdim=True)) / s.std(-1, keepdim=True).clamp_min(1e-12))
+            elif name in data_maps:
+                cols.append(data_maps[name])
+            else:
+                raise ValueError(f"unknown spatial map {name!r}; the data carry "
+                                 f"{sorted(data_maps)} and 'sc_strength' is always available")
+        return torch.stack(cols, dim=-1)  # (B, N, K)
+
+
+@dataclass
+class TrainerConfig:
+    """The optimisation loop (config group ``trainer``).
+
+    Times: ``dt``/``eval_dt`` in ms (neural step), everything else in seconds or counts.
+
+    Args:
+        epochs: optimiser steps (each simulates the whole batch once per noise realisation).
+        restarts: random restarts per subject, run side by side in the batch; the one with the
+            lowest training loss is kept per subject.
+        restart_spread: standard deviation, in the unconstrained space, of the random starting
+            values of per-subject parameters for restarts after the first.
+        train_fraction: temporal split: the first fraction of each session is fitted, the rest
+            held out for evaluation.
+        dt: neural step while fitting, ms (None: the model's ``dt``; may be coarser than
+            ``eval_dt``).
+        eval_dt: neural step for evaluation, ms (None: ``dt``).
+        sim_seconds: BOLD simulated per step, s (None: the length of the training part).
+        burn_in: s simulated and discarded before recording (no gradient through it).
+        chunk: s of simulation per chunk.
+        checkpoint_chunks: gradient checkpointing per chunk (memory ~ one chunk).
+        truncate: truncated backpropagation every this many chunks (None: full backprop).
+        noise_realisations: simulations averaged per loss (stochastic models).
+        clip_grad: gradient-norm clipping threshold (None: off).
+        eval_every: epochs between held-out evaluations (0: only at the end).
+        eval_seeds: noise seeds averaged in evaluation.
+        resume: checkpoint to continue from.
+        progress: progress bars.
+    """
+
+    _target_: str = "brainfit.fit.TrainerConfig"
+    epochs: int = 40
+    restarts: int = 1
+    restart_spread: float = 1.0
+    train_fraction: float = 0.8
+    dt: float | None = None
+    eval_dt: float | None = None
+    sim_seconds: float | None = 300.0
+    burn_in: float = 20.0
+    chunk: float = 60.0
+    checkpoint_chunks: bool = False
+    truncate: int | None = None
+    noise_realisations: int = 1
+    clip_grad: float | None = 1.0
+    eval_every: int = 10
+    eval_seeds: int = 2
+    resume: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 0, "restarts": self.restarts >= 1,
+            "train_fraction": 0 < self.train_fraction < 1,
+            "burn_in": self.burn_in >= 0, "chunk": self.chunk > 0,
+            "noise_realisations": self.noise_realisations >= 1,
+            "eval_every": self.eval_every >= 0, "eval_seeds": self.eval_seeds >= 1,
+            "restart_spread": self.restart_spread >= 0,
+        }
+        for key in ("dt", "eval_dt"):
+            if getattr(self, key) is not None:
+                checks[key] = getattr(self, key) > 0
+        if self.sim_seconds is not None:
+            checks["sim_seconds"] = self.sim_seconds > 0
+        if self.truncate is not None:
+            checks["truncate"] = self.truncate >= 1
+        if self.clip_grad is not None:
+            checks["clip_grad"] = self.clip_grad > 0
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"trainer settings out of range: "
+                             f"{ {k: getattr(self, k) for k in bad} }")
+
+
+def build_simulator(spec: NetworkSpec, coupling: Any, bold: Any, weights: torch.Tensor,
+                    lengths: torch.Tensor | None, data_maps: dict | None = None) -> BoldSimulator:
+    """Network + BOLD head for batched connectomes; ``bold`` is a head or a factory of one."""
+    net = spec.build(weights, lengths, coupling, data_maps)
+    if not isinstance(bold, BalloonWindkessel):
+        bold = bold(n_regions=net.n_regions, n_batch=net.n_batch)
+    return BoldSimulator(net, bold)
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers -> plain Python (dicts, lists)."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def register_configs() -> None:
+    """Store the schemas in Hydra's ConfigStore as ``model/schema`` and ``trainer/schema``.
+
+    A config file of those groups lists ``schema`` first in its defaults, so that its keys (and
+    command-line overrides) are checked against the dataclass fields and types.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(group="trainer", name="schema", node=TrainerConfig)
+    cs.store(group="model", name="schema", node=NetworkSpec)

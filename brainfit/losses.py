@@ -1,0 +1,232 @@
+r"""Fitting objectives: weighted sums of distances between simulated and empirical observables.
+
+Terms (each per batch element, shape (B,)):
+
+===================  =========================================================================
+name                 term
+===================  =========================================================================
+``fc_corr``          ``1 - r(triu FC_sim, triu FC_emp)`` (Pearson r of the upper triangles)
+``fc_corr_fisher``   the same after Fisher's z (arctanh) of both FCs' entries
+``fc_mse``           mean squared difference of the upper triangles
+``fcd``              1-D Wasserstein distance between the FCD value distributions (a
+                     differentiable surrogate of the Kolmogorov-Smirnov distance used to report)
+``psd``              L1 distance between the BOLD power spectra of each region, each normalised to
+                     unit area (spectral shape, not power), averaged over regions
+``prior``            ``0.5 ((u - mu) / sd)^2``, averaged over each parameter's elements and summed
+                     over the parameters given a Gaussian prior, in the unconstrained
+                     (transformed) space, ``mu`` given in natural units
+===================  =========================================================================
+
+Simulated BOLD is passed through :class:`SimulatedBoldFilter` first, the differentiable twin of
+the empirical preprocessing (linear detrend, the same Butterworth band-pass applied as a zero-phase
+gain ``|H(f)|^2`` in the Fourier domain, z-score), so both sides are compared alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from brainfit import metrics
+
+TERMS = ("fc_corr", "fc_corr_fisher", "fc_mse", "fcd", "psd", "prior")
+
+
+@dataclass
+class Targets:
+    """Empirical observables per batch element.
+
+    Attributes:
+        fc: (B, N, N) FC.
+        fcd: (B, M) FCD values, or None.
+        fcd_hist: per element ``(edges, counts)`` when only a histogram is known, or None.
+        psd: (B, F, N) power spectra normalised per region, or None.
+    """
+
+    fc: Tensor
+    fcd: Tensor | None = None
+    fcd_hist: list[tuple[Tensor, Tensor]] | None = None
+    psd: Tensor | None = None
+
+
+class SimulatedBoldFilter(nn.Module):
+    """Detrend, band-pass and z-score simulated BOLD (B, T, N), differentiably.
+
+    The band-pass applies the zero-phase gain ``|H(f)|^2`` of the Butterworth design that the
+    empirical preprocessing runs forwards and backwards (``scipy.signal.sosfiltfilt``), in the
+    Fourier domain with the series reflected at both ends to limit wrap-around.
+
+    Args:
+        tr: sampling interval, s.
+        low_hz, high_hz: band edges (None for a one-sided filter); ``bandpass=False`` skips it.
+        order: Butterworth order of the design.
+        detrend, zscore: on/off.
+    """
+
+    def __init__(self, tr: float, bandpass: bool = True, low_hz: float | None = 0.01,
+                 high_hz: float | None = 0.1, order: int = 2, detrend: bool = True,
+                 zscore: bool = True) -> None:
+        super().__init__()
+        self.tr, self.bandpass = float(tr), bool(bandpass)
+        nyq = 0.5 / self.tr
+        if high_hz is not None and high_hz >= nyq:
+            high_hz = None  # as the data's above_nyquist="highpass"
+        self.low_hz, self.high_hz, self.order = low_hz, high_hz, int(order)
+        self.bandpass = self.bandpass and (low_hz is not None or high_hz is not None)
+        self.detrend, self.zscore = bool(detrend), bool(zscore)
+
+    def _gain(self, n_fft: int, like: Tensor) -> Tensor:
+        from scipy import signal
+
+        fs = 1.0 / self.tr
+        if self.low_hz is not None and self.high_hz is not None:
+            sos = signal.butter(self.order, [self.low_hz, self.high_hz], "bandpass", fs=fs,
+                                output="sos")
+        elif self.low_hz is not None:
+            sos = signal.butter(self.order, self.low_hz, "highpass", fs=fs, output="sos")
+        else:
+            sos = signal.butter(self.order, self.high_hz, "lowpass", fs=fs, output="sos")
+        freqs = np.fft.rfftfreq(n_fft, d=self.tr)
+        _, h = signal.sosfreqz(sos, worN=freqs, fs=fs)
+        return torch.as_tensor(np.abs(h) ** 2, dtype=like.dtype, device=like.device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        T = x.shape[1]
+        if self.detrend and T > 2:
+            t = torch.linspace(-1.0, 1.0, T, dtype=x.dtype, device=x.device)[None, :, None]
+            x = x - x.mean(1, keepdim=True)
+            x = x - t * (x * t).sum(1, keepdim=True) / (t * t).sum()
+        if self.bandpass:
+            ext = torch.cat([x.flip(1), x, x.flip(1)], dim=1)  # even extension, 3T samples
+            spec = torch.fft.rfft(ext, dim=1) * self._gain(ext.shape[1], x)[None, :, None]
+            x = torch.fft.irfft(spec, n=ext.shape[1], dim=1)[:, T:2 * T]
+        if self.zscore:
+            x = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp_min(1e-12)
+        return x
+
+
+def normalized_psd(x: Tensor, tr: float, nperseg: int = 64) -> Tensor:
+    """Welch PSD of each region of (B, T, N), normalised to unit sum over frequency: (B, F, N)."""
+    _, p = metrics.psd_welch(x, 1.0 / tr, nperseg=min(int(nperseg), x.shape[1]))
+    return p / p.sum(1, keepdim=True).clamp_min(1e-30)
+
+
+@dataclass
+class Objective:
+    """Weighted sum of loss terms (see the module docstring).
+
+    Args:
+        weights: ``{term: weight}``, terms from :data:`TERMS`; weights finite and >= 0, at least
+            one data term > 0.
+        fcd_window, fcd_step: FCD sliding window and step, s.
+        psd_nperseg: Welch segment length (samples) of the ``psd`` term.
+        priors: ``{parameter path: {mean, std}}`` with paths as in the parameter table
+            (``"G"``, ``"a"``, ``"noise.sigma_x"``, ``"bold.kappa"``); used by ``prior``.
+
+    Raises:
+        ValueError: unknown terms, negative/NaN weights, all data weights zero, priors without a
+            positive std.
+    """
+
+    weights: dict[str, float] = field(default_factory=lambda: {"fc_corr": 1.0})
+    fcd_window: float = 60.0
+    fcd_step: float = 2.0
+    psd_nperseg: int = 64
+    priors: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        w = {k: float(v) for k, v in dict(self.weights).items()}
+        unknown = set(w) - set(TERMS)
+        if unknown:
+            raise ValueError(f"unknown loss term(s) {sorted(unknown)}; valid terms are {TERMS}")
+        for k, v in w.items():
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"loss weight {k} = {v} makes no sense: weights must be finite "
+                                 f"and >= 0")
+        if not any(v > 0 for k, v in w.items() if k != "prior"):
+            raise ValueError(f"every data term of the loss has weight 0 ({w}); give at least one "
+                             f"of {TERMS[:-1]} a positive weight")
+        for name, p in dict(self.priors).items():
+            if not {"mean", "std"} <= set(p) or not float(p["std"]) > 0:
+                raise ValueError(f"prior on {name!r} needs a mean and a std > 0, got {dict(p)}")
+        if w.get("prior", 0) > 0 and not self.priors:
+            raise ValueError("the loss weights a 'prior' term but no priors are configured")
+        self.weights = {k: v for k, v in w.items() if v > 0}
+        if not (self.fcd_window > 0 and self.fcd_step > 0):
+            raise ValueError("fcd_window and fcd_step must be > 0 seconds")
+
+    @property
+    def needs_fcd(self) -> bool:
+        return "fcd" in self.weights
+
+    @property
+    def needs_psd(self) -> bool:
+        return "psd" in self.weights
+
+    def __call__(self, bold: Tensor, tr: float, targets: Targets,
+                 prior_values: Mapping[str, tuple[Any, Tensor]] | None = None
+                 ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss per batch element.
+
+        Args:
+            bold: filtered simulated BOLD (B, T, N).
+            tr: its sampling interval, s.
+            targets: the empirical observables.
+            prior_values: ``{path: (spec, raw tensor)}`` for the prior term.
+
+        Returns:
+            ``(total (B,), {term: (B,)})``.
+        """
+        parts: dict[str, Tensor] = {}
+        w = self.weights
+        fc = metrics.fc(bold)
+        if "fc_corr" in w:
+            parts["fc_corr"] = 1 - metrics.fc_similarity(fc, targets.fc)
+        if "fc_corr_fisher" in w:
+            parts["fc_corr_fisher"] = 1 - metrics.fc_similarity(fc, targets.fc, fisher=True)
+        if "fc_mse" in w:
+            parts["fc_mse"] = metrics.fc_mse(fc, targets.fc)
+        if "fcd" in w:
+            sim = metrics.fcd_values(bold, tr, self.fcd_window, self.fcd_step)
+            if targets.fcd is not None:
+                parts["fcd"] = metrics.wasserstein_1d(sim, targets.fcd)
+            elif targets.fcd_hist is not None:
+                parts["fcd"] = torch.stack([
+                    metrics.wasserstein_to_hist(sim[b], e, c)
+                    for b, (e, c) in enumerate(targets.fcd_hist)])
+            else:
+                raise ValueError("the loss has an FCD term but the data give no FCD target")
+        if "psd" in w:
+            if targets.psd is None:
+                raise ValueError("the loss has a PSD term but no PSD target was computed")
+            sim_psd = normalized_psd(bold, tr, self.psd_nperseg)
+            if sim_psd.shape != targets.psd.shape:
+                raise ValueError(f"simulated PSD {tuple(sim_psd.shape)} and target PSD "
+                                 f"{tuple(targets.psd.shape)} differ: simulate at least "
+                                 f"psd_nperseg = {self.psd_nperseg} volumes")
+            parts["psd"] = (sim_psd - targets.psd).abs().sum(1).mean(-1)
+        if "prior" in w:
+            parts["prior"] = self.prior(prior_values or {}).expand(bold.shape[0])
+        total = sum(w[k] * v for k, v in parts.items())
+        return total, parts
+
+    def prior(self, values: Mapping[str, tuple[Any, Tensor]]) -> Tensor:
+        """``sum 0.5 ((u - mu) / sd)^2`` over the parameters with a prior (a scalar)."""
+        total = None
+        for name, p in self.priors.items():
+            if name not in values:
+                raise ValueError(f"prior on unknown parameter {name!r}; parameters are "
+                                 f"{sorted(values)}")
+            spec, raw = values[name]
+            mu = spec.inverse_transform(torch.tensor(float(p["mean"]))).to(raw)
+            term = 0.5 * ((raw - mu) / float(p["std"])).pow(2).mean()
+            total = term if total is None else total + term
+        if total is None:
+            raise ValueError("no priors configured")
+        return total

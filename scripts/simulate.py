@@ -1,0 +1,29 @@
+"""Simulate BOLD from a fitted run's checkpoint.
+
+    python scripts/simulate.py run=outputs/2026-11-23/10-00-00 seconds=600 seed=3
+
+Writes <run>/simulated_bold.npz (bold (B, T, N), fc (B, N, N), ids, tr) unless out= is given.
+"""
+
+import logging
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from brainfit.fit.evaluate import simulate_run
+
+log = logging.getLogger("brainfit.simulate")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="simulate")
+def main(cfg: DictConfig) -> None:
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    path = simulate_run(cfg.run, cfg.checkpoint, cfg.seconds, cfg.seed, cfg.dt, cfg.all_restarts,
+                        cfg.out)
+    log.info("written %s", path)
+
+
+if __name__ == "__main__":
+    main()

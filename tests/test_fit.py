@@ -1,0 +1,185 @@
+"""The main job: configs compose, scripts/train.py fits and exports, runs resume and reload."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+import brainfit
+from brainfit import metrics
+from brainfit.checkpoint import load_checkpoint, load_fitted
+from brainfit.fit import FitDiverged, register_configs, run
+from brainfit.fit.build import components_from_config, instantiate
+from brainfit.fit.spec import build_simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+TINY = ["data.subjects=[NAP_001,NAP_002]", "trainer.epochs=2", "trainer.sim_seconds=40",
+        "trainer.burn_in=4", "trainer.chunk=20", "trainer.eval_every=1", "trainer.eval_seeds=1",
+        "loss=fc", "trainer.progress=false"]
+
+register_configs()
+
+
+def _compose(overrides=()):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def _options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", _options("model"))
+def test_every_model_config_composes_builds_and_steps(model, gen):
+    cfg = _compose([f"model={model}"])
+    assert cfg.model.name == model
+    spec, coupling, bold = components_from_config(cfg)
+    W = torch.rand(2, 4, 4, generator=gen)
+    L = torch.rand(2, 4, 4, generator=gen) * 50
+    sim = build_simulator(spec, coupling, bold, W, L)
+    out, _ = sim.network.simulate(20 * spec.dt, spec.dt, generator=gen)
+    assert out.shape == (2, 20, 4) and torch.isfinite(out).all()
+    assert any(p.requires_grad for p in sim.parameters())
+
+
+@pytest.mark.parametrize("group", ["coupling", "bold", "loss", "optim", "scheduler", "trainer"])
+def test_every_option_of_the_other_groups_instantiates(group):
+    for option in _options(group):
+        cfg = _compose([f"{group}={option}"])
+        obj = instantiate(cfg[group])
+        if group == "optim":
+            obj = obj([torch.nn.Parameter(torch.zeros(1))])
+        if group == "scheduler":
+            obj = obj(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
+        assert obj is not None
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_experiments_compose(experiment):
+    cfg = _compose([f"experiment={experiment}"])
+    assert cfg.trainer.epochs > 0 and cfg.model.name
+
+
+def test_unknown_keys_and_options_fail_at_compose_time():
+    with pytest.raises((ConfigCompositionException, ConfigAttributeError, ConfigKeyError),
+                       match="epoch"):
+        _compose(["trainer.epoch=5"])
+    with pytest.raises(MissingConfigException, match="nope"):
+        _compose(["model=nope"])
+    with pytest.raises((ConfigCompositionException, ConfigAttributeError, ConfigKeyError)):
+        _compose(["model.params.G.scpe=subject"])
+
+
+def test_nonsense_loss_weights_are_rejected():
+    cfg = _compose(["loss.weights.fc_corr=-1"])
+    with pytest.raises(Exception, match="makes no sense"):
+        instantiate(cfg.loss)
+    cfg = _compose(["loss.weights.fc_corr=0", "loss.weights.fcd=0"])
+    with pytest.raises(Exception, match="positive weight"):
+        instantiate(cfg.loss)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """One tiny fit through the installed command, as a user runs it."""
+    out = tmp_path_factory.mktemp("run") / "out"
+    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, f"hydra.run.dir={out}"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path_factory.getbasetemp(),
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
+def test_train_script_writes_every_output(fitted):
+    expected = [".hydra/config.yaml", "train.log", "checkpoints/last.pt", "checkpoints/best.pt",
+                "fitted_params.csv", "metrics.json", "simulated_fc.npz",
+                "figures/fc_comparison.png", "figures/loss_curves.png",
+                "figures/fitted_parameters.png"]
+    for rel in expected:
+        assert (fitted / rel).is_file(), rel
+    assert list((fitted / "tensorboard").glob("events.out.tfevents.*"))
+    rows = list(csv.DictReader(open(fitted / "fitted_params.csv")))
+    assert {r["subject"] for r in rows} == {"NAP_001", "NAP_002"}
+    a_rows = [r for r in rows if r["parameter"] == "a" and r["subject"] == "NAP_001"]
+    assert len(a_rows) == 80 and a_rows[0]["unit"] == "1/ms"
+    m = json.loads((fitted / "metrics.json").read_text())
+    for sid in ("NAP_001", "NAP_002"):
+        s = m["held_out"][sid]
+        assert -1 <= s["fc_corr"] <= 1 and 0 <= s["fcd_ks"] <= 1 and "sc_fc_r" in s
+    ckpt = load_checkpoint(fitted / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["brainfit_version"] == brainfit.__version__
+    assert set(ckpt["rng"]) == {"generator", "torch", "numpy", "python"}
+    assert set(ckpt["data"]["checksums"]) == {"NAP_001", "NAP_002"}
+    assert ckpt["optimizer"]["state"], "the optimiser state is saved"
+
+
+def test_load_fitted_reproduces_the_runs_simulated_fc(fitted):
+    model = load_fitted(fitted / "checkpoints" / "last.pt")
+    assert model.subject_ids == ["NAP_001", "NAP_002"]
+    fc = metrics.fc(model.simulate()).numpy()
+    saved = np.load(fitted / "simulated_fc.npz")["fc"]
+    np.testing.assert_allclose(fc, saved, rtol=1e-5, atol=1e-6)
+
+
+def _trainer_run(tmp_path, name, extra=()):
+    out = tmp_path / name
+    run(_compose([*TINY, *extra]), out_dir=out)
+    return out
+
+
+def test_resume_continues_exactly_and_same_seed_gives_same_fit(tmp_path):
+    straight = _trainer_run(tmp_path, "straight", ["trainer.epochs=3"])
+    again = _trainer_run(tmp_path, "again", ["trainer.epochs=3"])
+    first = _trainer_run(tmp_path, "first", ["trainer.epochs=2"])
+    resumed = _trainer_run(tmp_path, "resumed", [
+        "trainer.epochs=3", f"trainer.resume={first / 'checkpoints' / 'last.pt'}"])
+    a = load_checkpoint(straight / "checkpoints" / "last.pt")
+    for other in (again, resumed):
+        b = load_checkpoint(other / "checkpoints" / "last.pt")
+        assert b["epoch"] == 3
+        for k, v in a["model_state"].items():
+            torch.testing.assert_close(b["model_state"][k], v, rtol=0, atol=0)
+    assert (straight / "fitted_params.csv").read_text() == (again / "fitted_params.csv").read_text()
+
+
+def test_resume_from_another_model_or_cohort_is_refused(fitted, tmp_path):
+    ckpt = fitted / "checkpoints" / "last.pt"
+    with pytest.raises(ValueError, match="different model"):
+        _trainer_run(tmp_path, "m", ["model.params.G.scope=subject", f"trainer.resume={ckpt}"])
+    with pytest.raises(ValueError, match="different cohort"):
+        _trainer_run(tmp_path, "c", ["data.subjects=[NAP_001,NAP_007]", f"trainer.resume={ckpt}"])
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        _trainer_run(tmp_path, "f", [f"trainer.resume={tmp_path / 'missing.pt'}"])
+
+
+def test_a_nan_step_ends_the_fit_and_keeps_the_good_checkpoint(tmp_path, monkeypatch):
+    from brainfit import losses
+
+    calls = {"n": 0}
+    original = losses.Objective.__call__
+
+    def poisoned(self, bold, *args, **kwargs):
+        calls["n"] += 1
+        total, parts = original(self, bold, *args, **kwargs)
+        return (total * float("nan") if calls["n"] >= 2 else total), parts
+
+    monkeypatch.setattr(losses.Objective, "__call__", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(FitDiverged, match="epoch 2.*last good checkpoint is kept"):
+        run(_compose([*TINY, "trainer.eval_every=0"]), out_dir=out)
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model_state"].values()
+               if v.is_floating_point())
