@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float:
     path = write_json(result, Path(cfg.run) / name)
     print(format_table(result))
     log.info("written %s", path)
-    return result["mean"]["fc_corr"]
+    return result["mean"]["fc_similarity"]
 
 
 if __name__ == "__main__":

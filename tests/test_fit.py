@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TINY = ["data.subjects=[NAP_001,NAP_002]", "trainer.epochs=2", "trainer.sim_seconds=40",
         "trainer.burn_in=4", "trainer.chunk=20", "trainer.eval_every=1", "trainer.eval_seeds=1",
-        "loss=fc", "trainer.progress=false"]
+        "loss=fc", "trainer.progress=false", "trainer.eval_seconds=80"]
 
 register_configs()
 
@@ -117,7 +117,7 @@ def test_train_script_writes_every_output(fitted):
     m = json.loads((fitted / "metrics.json").read_text())
     for sid in ("NAP_001", "NAP_002"):
         s = m["held_out"][sid]
-        assert -1 <= s["fc_corr"] <= 1 and 0 <= s["fcd_ks"] <= 1 and "sc_fc_r" in s
+        assert -1 <= s["fc_similarity"] <= 1 and 0 <= s["fcd_ks"] <= 1 and "sc_fc_r" in s
     ckpt = load_checkpoint(fitted / "checkpoints" / "last.pt")
     assert ckpt["epoch"] == 2 and ckpt["brainfit_version"] == brainfit.__version__
     assert set(ckpt["rng"]) == {"generator", "torch", "numpy", "python"}
@@ -131,6 +131,54 @@ def test_load_fitted_reproduces_the_runs_simulated_fc(fitted):
     fc = metrics.fc(model.simulate()).numpy()
     saved = np.load(fitted / "simulated_fc.npz")["fc"]
     np.testing.assert_allclose(fc, saved, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_and_simulate_scripts(fitted):
+    for script, args, made in (
+            ("evaluate.py", ["checkpoint=last.pt", "seeds=1"], "evaluation.json"),
+            ("simulate.py", ["seconds=20", "seed=3"], "simulated_bold.npz")):
+        res = subprocess.run([sys.executable, str(ROOT / "scripts" / script), f"run={fitted}",
+                              *args], capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert (fitted / made).is_file()
+    ev = json.loads((fitted / "evaluation.json").read_text())
+    assert set(ev["subjects"]) == {"NAP_001", "NAP_002"}
+    assert -1 <= ev["mean"]["fc_similarity"] <= 1 and 0 <= ev["mean"]["fcd_ks"] <= 1
+    sim = np.load(fitted / "simulated_bold.npz")
+    assert sim["bold"].shape == (2, 10, 80) and float(sim["tr"]) == 2.0
+
+
+def test_restarts_run_side_by_side_and_the_best_is_kept(tmp_path):
+    out = _trainer_run(tmp_path, "restarts", ["trainer.restarts=3", "model.params.G.scope=subject",
+                                               "trainer.eval_every=0"])
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert [tuple(e) for e in ckpt["elements"]] == [
+        (s, r) for s in ("NAP_001", "NAP_002") for r in range(3)]
+    G = ckpt["model_state"]["network.params.raw.G"]
+    assert G.shape == (6,) and len(set(G.tolist())) == 6  # restarts start from different G
+    loss = ckpt["element_loss"]
+    rows = list(csv.DictReader(open(out / "fitted_params.csv")))
+    model = load_fitted(out / "checkpoints" / "last.pt")
+    values = model.simulator.network.params.natural("G")
+    for s, sid in enumerate(("NAP_001", "NAP_002")):
+        best = s * 3 + int(loss[s * 3:(s + 1) * 3].argmin())
+        assert ckpt["best"][sid] == best
+        (g_row,) = [r for r in rows if r["subject"] == sid and r["parameter"] == "G"]
+        assert float(g_row["value"]) == pytest.approx(values[best].item(), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_multirun_sweeps_models_and_seeds(tmp_path):
+    tiny = [a for a in TINY if not a.startswith("data.subjects")] + [
+        "data.subjects=[NAP_001]", "trainer.epochs=1", "trainer.sim_seconds=8",
+        "trainer.burn_in=2", "trainer.chunk=4", "trainer.eval_seconds=8"]
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "-m",
+                          "model=hopf,wong_wang_ei", "seed=0,1", *tiny,
+                          f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                         capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = sorted((tmp_path / "sweep").glob("*/metrics.json"))
+    assert len(runs) == 4
 
 
 def _trainer_run(tmp_path, name, extra=()):

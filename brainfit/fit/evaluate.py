@@ -54,8 +54,8 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "best.pt", data_cfg: Any
                 tfc, tfcd = emp_fc[j], emp_fcd[j]
             else:
                 tfc, tfcd = emp_fc.mean(0), emp_fcd.flatten()
-            scores = {"fc_corr": metrics.fc_similarity(fc[i], tfc).item(),
-                      "fc_corr_fisher": metrics.fc_similarity(fc[i], tfc, fisher=True).item(),
+            scores = {"fc_similarity": metrics.fc_similarity(fc[i], tfc).item(),
+                      "fc_similarity_fisher": metrics.fc_similarity(fc[i], tfc, fisher=True).item(),
                       "fcd_ks": metrics.ks_distance(fcd[i], tfcd).item()}
             for name, v in scores.items():
                 acc[sid][name] = acc[sid].get(name, 0.0) + v / int(seeds)
@@ -74,7 +74,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "best.pt", data_cfg: Any
 
 
 def format_table(result: dict[str, Any]) -> str:
-    cols = ["fc_corr", "fc_corr_fisher", "fcd_ks", "sc_fc_r", "log_sc_fc_r"]
+    cols = ["fc_similarity", "fc_similarity_fisher", "fcd_ks", "sc_fc_r", "log_sc_fc_r"]
     lines = [f"{'subject':>12} " + " ".join(f"{c:>14}" for c in cols)]
     for sid, s in {**result["subjects"], "mean": result["mean"]}.items():
         lines.append(f"{sid:>12} " + " ".join(

@@ -45,6 +45,6 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
     result = trainer.fit()
     m = result["mean"]
     log.info("held-out FC similarity %.3f (SC-FC baseline %.3f); fit took %.0f s; outputs in %s",
-             m["fc_corr"], m["sc_fc_r"], result["fit_seconds"], out_dir)
+             m["fc_similarity"], m["sc_fc_r"], result["fit_seconds"], out_dir)
     torch.set_default_dtype(torch.float32)
-    return float(m["fc_corr"])
+    return float(m["fc_similarity"])

@@ -144,6 +144,7 @@ class TrainerConfig:
         clip_grad: gradient-norm clipping threshold (None: off).
         eval_every: epochs between held-out evaluations (0: only at the end).
         eval_seeds: noise seeds averaged in evaluation.
+        eval_seconds: BOLD simulated per evaluation, s (None: the held-out part's length).
         resume: checkpoint to continue from.
         progress: progress bars.
     """
@@ -164,6 +165,7 @@ class TrainerConfig:
     clip_grad: float | None = 1.0
     eval_every: int = 10
     eval_seeds: int = 2
+    eval_seconds: float | None = None
     resume: str | None = None
     progress: bool = True
 
@@ -179,8 +181,9 @@ class TrainerConfig:
         for key in ("dt", "eval_dt"):
             if getattr(self, key) is not None:
                 checks[key] = getattr(self, key) > 0
-        if self.sim_seconds is not None:
-            checks["sim_seconds"] = self.sim_seconds > 0
+        for key in ("sim_seconds", "eval_seconds"):
+            if getattr(self, key) is not None:
+                checks[key] = getattr(self, key) > 0
         if self.truncate is not None:
             checks["truncate"] = self.truncate >= 1
         if self.clip_grad is not None:

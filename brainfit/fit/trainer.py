@@ -132,6 +132,8 @@ class Trainer:
             raise ValueError("trainer.sim_seconds must be set when the data have no BOLD")
         self.n_volumes = max(2, int(round(sim_s / self.tr)))
         self.n_eval_volumes = (self.test_batch.bold.shape[1] if has_bold else self.n_volumes)
+        if cfg.eval_seconds is not None:
+            self.n_eval_volumes = max(2, int(round(cfg.eval_seconds / self.tr)))
         if self.objective.needs_fcd:
             metrics.fcd_windows(self.n_volumes, self.tr, self.objective.fcd_window,
                                 self.objective.fcd_step)
@@ -257,9 +259,9 @@ class Trainer:
         self.epoch += 1
         row = {"epoch": self.epoch, "loss": loss.item(), "grad_norm": float(gnorm),
                "lr": self.optimizer.param_groups[0]["lr"]}
-        row.update({k: float(v.mean()) for k, v in parts_sum.items()})
+        row.update({f"loss/{k}": float(v.mean()) for k, v in parts_sum.items()})
         if "fc_corr" in parts_sum:
-            row["fc_similarity"] = 1 - row["fc_corr"]
+            row["fc_similarity"] = 1 - row["loss/fc_corr"]
         return row
 
     # -- evaluation ------------------------------------------------------------------------------
@@ -277,8 +279,8 @@ class Trainer:
             y = self.simulate(self.n_eval_volumes, dt, g)
             fc = metrics.fc(y)
             fcs.append(fc)
-            scores = {"fc_corr": metrics.fc_similarity(fc, tt.fc),
-                      "fc_corr_fisher": metrics.fc_similarity(fc, tt.fc, fisher=True)}
+            scores = {"fc_similarity": metrics.fc_similarity(fc, tt.fc),
+                      "fc_similarity_fisher": metrics.fc_similarity(fc, tt.fc, fisher=True)}
             if _n_windows(y.shape[1], self.tr, self.objective) >= 2:
                 sim_fcd = metrics.fcd_values(y, self.tr, self.objective.fcd_window,
                                              self.objective.fcd_step)
@@ -290,7 +292,7 @@ class Trainer:
                         for b, (e, c) in enumerate(tt.fcd_hist)])
             for name, v in scores.items():
                 acc[name] = acc.get(name, 0) + v / (seeds or cfg.eval_seeds)
-        score = acc["fc_corr"] - acc.get("fcd_ks", 0)
+        score = acc["fc_similarity"] - acc.get("fcd_ks", 0)
         R = cfg.restarts
         train_loss = self.element_loss if self.element_loss is not None else -score
         best = {sid: s * R + int(train_loss[s * R:(s + 1) * R].argmin()) for s, sid in
@@ -351,7 +353,7 @@ class Trainer:
             self.best_score = ev["score"]
             self.save("best.pt")
         log.info("epoch %d: held-out FC similarity %.3f (Fisher %.3f), FCD KS %s; SC-FC baseline "
-                 "%.3f", self.epoch, ev["mean"]["fc_corr"], ev["mean"]["fc_corr_fisher"],
+                 "%.3f", self.epoch, ev["mean"]["fc_similarity"], ev["mean"]["fc_similarity_fisher"],
                  f"{ev['mean']['fcd_ks']:.3f}" if "fcd_ks" in ev["mean"] else "n/a",
                  ev["mean"]["sc_fc_r"])
 
@@ -467,7 +469,7 @@ class Trainer:
         R = self.cfg.restarts
         emp = {sid: tt.fc[s * R].cpu().numpy() for s, sid in enumerate(self.ids)}
         sim = {sid: fc_sim[s] for s, sid in enumerate(self.ids)}
-        scores = {sid: self.last_eval["subjects"][sid]["fc_corr"] for sid in self.ids}
+        scores = {sid: self.last_eval["subjects"][sid]["fc_similarity"] for sid in self.ids}
         plotting.plot_fc_comparison(emp, sim, scores, fig_dir / "fc_comparison.png")
         plotting.plot_loss_curves(self.history, fig_dir / "loss_curves.png")
         plotting.plot_parameters(rows, fig_dir / "fitted_parameters.png",
