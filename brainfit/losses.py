@@ -10,8 +10,10 @@ name                 term
 ``fc_mse``           mean squared difference of the upper triangles
 ``fcd``              1-D Wasserstein distance between the FCD value distributions (a
                      differentiable surrogate of the Kolmogorov-Smirnov distance used to report)
-``psd``              L1 distance between the BOLD power spectra of each region, each normalised to
-                     unit area (spectral shape, not power), averaged over regions
+``psd``              1-D Wasserstein distance (Hz) between the BOLD power spectra of each region,
+                     each normalised to unit area (spectral shape, not power), averaged over
+                     regions: ``sum_f |CDF_sim(f) - CDF_emp(f)| df``; unlike an L1 distance it
+                     still has a gradient when the peaks do not overlap
 ``prior``            ``0.5 ((u - mu) / sd)^2``, averaged over each parameter's elements and summed
                      over the parameters given a Gaussian prior, in the unconstrained
                      (transformed) space, ``mu`` given in natural units
@@ -210,7 +212,9 @@ class Objective:
                 raise ValueError(f"simulated PSD {tuple(sim_psd.shape)} and target PSD "
                                  f"{tuple(targets.psd.shape)} differ: simulate at least "
                                  f"psd_nperseg = {self.psd_nperseg} volumes")
-            parts["psd"] = (sim_psd - targets.psd).abs().sum(1).mean(-1)
+            df = 1.0 / (tr * self.psd_nperseg)
+            cdf_gap = (sim_psd - targets.psd).cumsum(1).abs()
+            parts["psd"] = cdf_gap.sum(1).mean(-1) * df
         if "prior" in w:
             parts["prior"] = self.prior(prior_values or {}).expand(bold.shape[0])
         total = sum(w[k] * v for k, v in parts.items())

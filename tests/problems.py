@@ -11,6 +11,19 @@ TOL = {
 }
 
 
+def create64(name: str, **kwargs):
+    """Build a model in float64 from the start: ``.double()`` after a float32 build keeps the
+    float32 rounding of every parameter value (0.1 -> 0.10000000149)."""
+    from brainfit import models
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return models.create(name, **kwargs)
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def run_fixed(model, x0, dt, n_steps, coupling=None, forcing=None, method="heun"):
     """Integrate a single model (no network) with a fixed-step scheme; returns (T+1, B, S, N)."""
     from brainfit import integrate

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from problems import create64
 
 from brainfit import integrate, models
 from brainfit.models.kuramoto import TWO_PI_10HZ
@@ -20,14 +21,6 @@ from brainfit.models.kuramoto import TWO_PI_10HZ
 F64 = torch.float64
 
 
-def create64(name: str, **kwargs) -> models.NeuralMass:
-    """Build a model in float64 from the start (``.double()`` would keep float32 rounding)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    try:
-        return models.create(name, **kwargs)
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def _simulate_pairs(d_omega: list[float], K: float, dt: float, n_steps: int) -> torch.Tensor:

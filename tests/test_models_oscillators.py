@@ -13,24 +13,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from problems import linear_system_solution, run_fixed
+from problems import create64, linear_system_solution, run_fixed
 from scipy.integrate import solve_ivp
 
-from brainfit import models
 from brainfit.models.oscillators import TWO_PI_10HZ
 
 F64 = torch.float64
 
 
-def create64(name: str, **kwargs) -> models.NeuralMass:
-    """Build a model in float64 from the start: ``.double()`` after a float32 build would keep
-    the float32 rounding of every parameter value (0.1 -> 0.10000000149)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    try:
-        return models.create(name, **kwargs)
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def _subject(values) -> dict:

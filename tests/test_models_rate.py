@@ -12,22 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from problems import run_fixed
+from problems import create64, run_fixed
 from scipy.optimize import root
-
-from brainfit import models
 
 F64 = torch.float64
 
 
-def create64(name: str, **kwargs) -> models.NeuralMass:
-    """Build a model in float64 from the start (``.double()`` would keep float32 rounding)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    try:
-        return models.create(name, **kwargs)
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def _values(model) -> dict[str, float]:
