@@ -25,7 +25,7 @@ scope                stored shape      value shape           meaning
 ===================  ================  ====================  =======================================
 ``global``           ()                ()                    one value for the whole batch
 ``regional``         (N,)              (N,)                  one per region, shared by the batch
-``subject``          (B,)              (B, 1)                one per batch element (subject, restart)
+``subject``          (B,)              (B, 1)                one per (subject, restart)
 ``subject_regional`` (B, N)            (B, N)                one per batch element and region
 ``map``              (K + 1,)          (N,) or (B, N)        ``a + sum_k b_k * map_k`` (see below)
 ===================  ================  ====================  =======================================
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -148,7 +148,6 @@ class ParamConfig:
     trainable: bool | None = None
     low: float | None = None
     high: float | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def _as_config(name: str, override: Any) -> ParamConfig:

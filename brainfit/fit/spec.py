@@ -109,7 +109,8 @@ class NetworkSpec:
         for name in self.maps:
             if name == "sc_strength":
                 s = weights.sum(-1)
-                cols.append((s - s.mean(-1, keepdim=True)) / s.std(-1, keepdim=True).clamp_min(1e-12))
+                s = s - s.mean(-1, keepdim=True)
+                cols.append(s / s.std(-1, keepdim=True).clamp_min(1e-12))
             elif name in data_maps:
                 cols.append(data_maps[name])
             else:

@@ -353,7 +353,8 @@ class Trainer:
             self.best_score = ev["score"]
             self.save("best.pt")
         log.info("epoch %d: held-out FC similarity %.3f (Fisher %.3f), FCD KS %s; SC-FC baseline "
-                 "%.3f", self.epoch, ev["mean"]["fc_similarity"], ev["mean"]["fc_similarity_fisher"],
+                 "%.3f", self.epoch, ev["mean"]["fc_similarity"],
+                 ev["mean"]["fc_similarity_fisher"],
                  f"{ev['mean']['fcd_ks']:.3f}" if "fcd_ks" in ev["mean"] else "n/a",
                  ev["mean"]["sc_fc_r"])
 
