@@ -301,7 +301,8 @@ class BrainNetwork(nn.Module):
         self.model.check_state(x0)
         if x0.shape[0] != B:
             raise ValueError(f"x0 has batch {x0.shape[0]}, expected {B}")
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator,
+                                 device=generator.device if generator is not None else None))
         rng = torch.Generator(device=ref.device).manual_seed(seed).get_state()
         noise_state = None
         if self.noise is not None:

@@ -12,10 +12,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from problems import TOL
 from scipy import signal, stats
 
 from brainfit import metrics as M
-from tests.problems import TOL
 
 DTYPES = [torch.float32, torch.float64]
 
