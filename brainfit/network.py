@@ -183,7 +183,8 @@ class BrainNetwork(nn.Module):
 
     param_specs = {
         "G": ParamSpec(1.0, "1", low=0.0, high=100.0, trainable=True,
-                       doc="global coupling strength"),
+                       doc="global coupling strength; its unit is that of the model's input "
+                           "per unit of coupled state (1/ms for the Hopf model)"),
         "speed": ParamSpec(10.0, "mm/ms", low=0.1, high=1000.0, doc="conduction speed (= m/s)"),
     }
 

@@ -148,6 +148,7 @@ class ParamConfig:
     trainable: bool | None = None
     low: float | None = None
     high: float | None = None
+    unit: str | None = None
 
 
 def _as_config(name: str, override: Any) -> ParamConfig:
@@ -156,14 +157,14 @@ def _as_config(name: str, override: Any) -> ParamConfig:
     if isinstance(override, ParamConfig):
         return override
     if isinstance(override, Mapping):
-        allowed = {"value", "scope", "trainable", "low", "high", "unit", "doc", "default"}
+        allowed = {"value", "scope", "trainable", "low", "high", "unit", "default"}
         unknown = set(override) - allowed
         if unknown:
             raise ValueError(
                 f"parameter {name!r}: unknown setting(s) {sorted(unknown)}; "
-                f"valid settings are {sorted(allowed - {'unit', 'doc', 'default'})}"
+                f"valid settings are {sorted(allowed - {'default'})}"
             )
-        keys = ("value", "scope", "trainable", "low", "high")
+        keys = ("value", "scope", "trainable", "low", "high", "unit")
         kw = {k: override[k] for k in keys if k in override}
         if "value" not in kw and "default" in override:
             kw["value"] = override["default"]
@@ -180,7 +181,8 @@ class ParameterSet(nn.Module):
         n_batch: B, the number of batch elements (for ``subject`` scopes).
         maps: Spatial maps for ``map`` scope, shape (N, K) or (B, N, K).
         overrides: ``{name: value | dict | ParamConfig}``; a dict may set ``value``, ``scope``,
-            ``trainable``, ``low`` and ``high``. A value may be a scalar or a tensor of the
+            ``trainable``, ``low``, ``high`` and ``unit`` (for a parameter whose unit depends on
+            the model it is used with, such as the coupling strength G). A value may be a scalar or a tensor of the
             scope's shape.
 
     Raises:
@@ -231,6 +233,7 @@ class ParameterSet(nn.Module):
                 trainable=bool(cfg.trainable) if cfg.trainable is not None else spec.trainable,
                 low=cfg.low if cfg.low is not None else spec.low,
                 high=cfg.high if cfg.high is not None else spec.high,
+                unit=cfg.unit if cfg.unit is not None else spec.unit,
             )
             self.specs[name] = spec
             value = spec.default if cfg.value is None else cfg.value

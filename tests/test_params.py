@@ -95,3 +95,10 @@ def test_cached_values_still_carry_gradients():
         loss = p["bounded"] * 2 + p["positive"]
     loss.backward()
     assert p.raw["bounded"].grad is not None and p.raw["positive"].grad is not None
+
+
+def test_unit_can_be_given_where_it_depends_on_the_model():
+    p = ParameterSet(SPECS, overrides={"free": {"value": 2.0, "unit": "1/ms"}})
+    assert p.table()[3]["unit"] == "1/ms" and p.specs["free"].unit == "1/ms"
+    with pytest.raises(ValueError, match="unknown setting"):
+        ParameterSet(SPECS, overrides={"free": {"value": 2.0, "units": "1/ms"}})

@@ -337,6 +337,7 @@ class Trainer:
         self._evaluate_and_keep_best(row, final=True)
         if self.history:
             self.history[-1] = row
+            self._log(row)
         self.save("last.pt")
         elapsed = time.time() - start
         result = self.export(elapsed)
