@@ -5,11 +5,15 @@ haemodynamic step and is pushed into a :class:`~brainfit.bold.BoldStream`, which
 subject's TR. The neural trajectory is never held whole, so the memory of a forward pass does not
 grow with the session length. For gradients through long sessions:
 
-- ``checkpoint=True`` recomputes each neural chunk in the backward pass (gradient checkpointing),
-  so only chunk boundaries and the (small) BOLD-rate drive are kept; the recomputed chunk draws
-  the same noise because the noise generator's state travels with the chunk.
+- ``checkpoint=True`` runs each neural chunk without a graph and recomputes it in the backward
+  pass (gradient checkpointing), so only chunk boundaries and the (small) BOLD-rate drive are
+  kept, plus one chunk's graph at a time during the backward pass; the recomputed chunk draws the
+  same noise because the noise generator's state travels with the chunk. Gradients reach the
+  parameters through ``loss.backward()`` (not ``torch.autograd.grad``).
 - ``truncate=k`` cuts the graph every k chunks (truncated backpropagation through time): gradients
-  only flow within windows of k chunks, memory is bounded by one window.
+  only flow within windows of k chunks, which keeps them finite and cheaper through long, noisy or
+  chaotic runs. The loss (FC) still needs every window's BOLD, so truncation alone does not
+  bound memory; combine it with ``checkpoint=True`` for that.
 
 Both give the same forward values; ``checkpoint`` gives the same gradients as full backprop.
 """
@@ -122,8 +126,16 @@ class BoldSimulator(nn.Module):
                                   average=True)
             return z, end.x, end.history, end.noise, end.rng
 
+        # The re-entrant variant runs the chunk without building a graph and rebuilds it, one chunk
+        # at a time, in the backward pass. The non-re-entrant one drops the saved tensors but keeps
+        # every step's autograd nodes, which for ~100-region states weigh more than the tensors
+        # (1.5 GB for 20,000 steps). ``anchor`` makes the outputs require grad even when no state
+        # does (the first chunk after a no-grad burn-in); the parameters' gradients are
+        # accumulated by the recomputation, so use ``loss.backward()``, not ``torch.autograd.grad``.
+        anchor = torch.ones((), device=state.x.device, requires_grad=True)
         z, x, history, noise, new_rng = torch_checkpoint(
-            run, state.x, state.history, state.noise, use_reentrant=False)
+            lambda _, *a: run(*a), anchor, state.x, state.history, state.noise,
+            use_reentrant=True, preserve_rng_state=False)
         n_steps = round(duration / dt)
         return z, NetworkState(x=x, step=step + n_steps, rng=new_rng, history=history,
                                noise=noise)
