@@ -140,7 +140,8 @@ class TrainerConfig:
         burn_in: s simulated and discarded before recording (no gradient through it).
         chunk: s of simulation per chunk.
         checkpoint_chunks: gradient checkpointing per chunk (memory ~ one chunk).
-        truncate: truncated backpropagation every this many chunks (None: full backprop).
+        truncate: truncated backpropagation every this many chunks (None: full backprop);
+            shortens the gradient paths, but bounds memory only with ``checkpoint_chunks``.
         noise_realisations: simulations averaged per loss (stochastic models).
         clip_grad: gradient-norm clipping threshold (None: off).
         eval_every: epochs between held-out evaluations (0: only at the end).
