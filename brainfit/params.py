@@ -182,8 +182,8 @@ class ParameterSet(nn.Module):
         maps: Spatial maps for ``map`` scope, shape (N, K) or (B, N, K).
         overrides: ``{name: value | dict | ParamConfig}``; a dict may set ``value``, ``scope``,
             ``trainable``, ``low``, ``high`` and ``unit`` (for a parameter whose unit depends on
-            the model it is used with, such as the coupling strength G). A value may be a scalar or a tensor of the
-            scope's shape.
+            the model it is used with, such as the coupling strength G). A value may be a scalar
+            or a tensor of the scope's shape.
 
     Raises:
         ValueError: unknown parameter names, values outside the bounds, values of the wrong shape,

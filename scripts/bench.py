@@ -118,6 +118,18 @@ def build_network(n_regions: int, batch: int, seed: int, device, max_length: flo
     return net.to(device)
 
 
+
+def build_bold_simulator(spec: dict[str, Any], device):
+    """The benchmark network chained to a Balloon-Windkessel head: ``(network, simulator)``."""
+    from brainfit.bold import BalloonWindkessel
+    from brainfit.simulator import BoldSimulator
+
+    N = spec["regions"]
+    net = build_network(N, spec["batch"], spec["seed"], device, spec["max_length"],
+                        spec["speed"], spec["sigma"])
+    return net, BoldSimulator(net, BalloonWindkessel(dt=spec["bold_dt"], n_regions=N).to(device))
+
+
 def _target_fc(n_regions: int, seed: int, dtype, device):
     import torch
 
@@ -144,20 +156,18 @@ def run_speed(spec: dict[str, Any]) -> dict[str, Any]:
     torch, dtype, device = _torch_setup(spec)
     import brainfit.network  # noqa: F401  (counted in the baseline resident size)
     from brainfit import metrics
-    from brainfit.bold import BalloonWindkessel
-    from brainfit.simulator import BoldSimulator
 
     rss_base = rss_now_mib()
     B, N, dt = spec["batch"], spec["regions"], spec["dt"]
-    net = build_network(N, B, spec["seed"], device, spec["max_length"], spec["speed"],
-                        spec["sigma"])
     target = _target_fc(N, spec["seed"], dtype, device)
     bench, mode = spec["bench"], spec["mode"]
     sim = None
     bold_steps = 1
-    if bench == "bold":
-        bold = BalloonWindkessel(dt=spec["bold_dt"], n_regions=N).to(device)
-        sim = BoldSimulator(net, bold)
+    if bench == "network":
+        net = build_network(N, B, spec["seed"], device, spec["max_length"], spec["speed"],
+                            spec["sigma"])
+    else:
+        net, sim = build_bold_simulator(spec, device)
         bold_steps = round(spec["bold_dt"] * 1000.0 / dt)
         if abs(bold_steps * dt - spec["bold_dt"] * 1000.0) > 1e-9 * bold_steps:
             raise ValueError(f"the BOLD step {spec['bold_dt']} s is not a multiple of dt {dt} ms")
@@ -231,14 +241,10 @@ def run_speed(spec: dict[str, Any]) -> dict[str, Any]:
 def run_long(spec: dict[str, Any]) -> dict[str, Any]:
     """A long BOLD run under no_grad, with per-chunk progress and resident memory."""
     torch, dtype, device = _torch_setup(spec)
-    from brainfit.bold import BalloonWindkessel
-    from brainfit.simulator import BoldSimulator
 
     rss_base = rss_now_mib()
     B, N, dt = spec["batch"], spec["regions"], spec["dt"]
-    net = build_network(N, B, spec["seed"], device, spec["max_length"], spec["speed"],
-                        spec["sigma"])
-    sim = BoldSimulator(net, BalloonWindkessel(dt=spec["bold_dt"], n_regions=N).to(device))
+    net, sim = build_bold_simulator(spec, device)
     seconds, tr = float(spec["seconds"]), float(spec["tr"])
     n_volumes = int(round(seconds / tr))
     total_steps = round(seconds * 1000.0 / dt)
@@ -295,14 +301,10 @@ def run_memory(spec: dict[str, Any]) -> dict[str, Any]:
     """Forward + backward through a BOLD run, full backprop or checkpointed / truncated."""
     torch, dtype, device = _torch_setup(spec)
     from brainfit import metrics
-    from brainfit.bold import BalloonWindkessel
-    from brainfit.simulator import BoldSimulator
 
     rss_base = rss_now_mib()
     B, N, dt = spec["batch"], spec["regions"], spec["dt"]
-    net = build_network(N, B, spec["seed"], device, spec["max_length"], spec["speed"],
-                        spec["sigma"])
-    sim = BoldSimulator(net, BalloonWindkessel(dt=spec["bold_dt"], n_regions=N).to(device))
+    net, sim = build_bold_simulator(spec, device)
     target = _target_fc(N, spec["seed"], dtype, device)
     seconds, tr = float(spec["seconds"]), float(spec["tr"])
     n_volumes = int(round(seconds / tr))
