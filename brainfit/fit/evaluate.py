@@ -15,7 +15,7 @@ from brainfit.data import Cohort, sc_fc_baseline
 from brainfit.fit.build import instantiate
 
 
-def evaluate_run(run_dir: str | Path, checkpoint: str = "best.pt", data_cfg: Any = None,
+def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any = None,
                  seeds: int = 5, dt: float | None = None) -> dict[str, Any]:
     """Held-out FC similarity (raw, Fisher), FCD KS and the SC-FC baseline per subject.
 

@@ -166,7 +166,7 @@ class TrainerConfig:
     noise_realisations: int = 1
     clip_grad: float | None = 1.0
     eval_every: int = 10
-    eval_seeds: int = 2
+    eval_seeds: int = 5
     eval_seconds: float | None = None
     resume: str | None = None
     progress: bool = True
