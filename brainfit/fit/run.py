@@ -44,7 +44,7 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
                       preprocessing=preprocessing, run_config=run_config)
     result = trainer.fit()
     m = result["mean"]
-    log.info("held-out FC similarity %.3f (SC-FC baseline %.3f); fit took %.0f s; outputs in %s",
-             m["fc_similarity"], m["sc_fc_r"], result["fit_seconds"], out_dir)
+    log.info("%s %.3f (SC-FC baseline %.3f); fit took %.0f s; outputs in %s",
+             trainer.score_name, m["fc_similarity"], m["sc_fc_r"], result["fit_seconds"], out_dir)
     torch.set_default_dtype(torch.float32)
     return float(m["fc_similarity"])

@@ -117,6 +117,9 @@ class Trainer:
             train, test = cohort.split(cfg.train_fraction)
         else:  # precomputed targets: nothing to hold out
             train = test = cohort
+        #: what evaluation scores, for the log
+        self.score_name = ("held-out FC similarity" if has_bold else
+                           "FC similarity to the targets (nothing held out)")
         self.train_batch = train.batch(device=dev, dtype=dt)
         self.test_batch = test.batch(device=dev, dtype=dt)
         trs = {s.tr for s in cohort if s.tr is not None}
@@ -353,8 +356,8 @@ class Trainer:
                                                           "best.pt").exists():
             self.best_score = ev["score"]
             self.save("best.pt")
-        log.info("epoch %d: held-out FC similarity %.3f (Fisher %.3f), FCD KS %s; SC-FC baseline "
-                 "%.3f", self.epoch, ev["mean"]["fc_similarity"],
+        log.info("epoch %d: %s %.3f (Fisher %.3f), FCD KS %s; SC-FC baseline "
+                 "%.3f", self.epoch, self.score_name, ev["mean"]["fc_similarity"],
                  ev["mean"]["fc_similarity_fisher"],
                  f"{ev['mean']['fcd_ks']:.3f}" if "fcd_ks" in ev["mean"] else "n/a",
                  ev["mean"]["sc_fc_r"])
