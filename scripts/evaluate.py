@@ -1,7 +1,7 @@
 """Score a finished run on held-out data again (or on another cohort).
 
     python scripts/evaluate.py run=outputs/2026-11-23/10-00-00
-    python scripts/evaluate.py run=outputs/2026-11-23/10-00-00 data=hcp checkpoint=last.pt seeds=10
+    python scripts/evaluate.py run=outputs/2026-11-23/10-00-00 data=hcp checkpoint=best.pt seeds=10
 
 Prints a table and writes <run>/evaluation.json (or evaluation_<cohort>.json).
 """

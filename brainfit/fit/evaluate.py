@@ -82,7 +82,7 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def simulate_run(run_dir: str | Path, checkpoint: str = "best.pt", seconds: float | None = None,
+def simulate_run(run_dir: str | Path, checkpoint: str = "last.pt", seconds: float | None = None,
                  seed: int = 0, dt: float | None = None, all_restarts: bool = False,
                  out: str | Path | None = None) -> Path:
     """Simulate a fitted model and save ``bold`` (B, T, N), ``fc``, ``ids``, ``tr`` to an .npz."""
