@@ -6,6 +6,7 @@ with what was written; every bad input must raise an error that names the file a
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
 import zipfile
@@ -191,6 +192,130 @@ def test_tvb_zip_loads_arrays_and_labels(tmp_path):
     np.save(tmp_path / "bold.npy", bold)
     with_bold = load_tvb_zip(tmp_path / "conn76.zip", bold=tmp_path / "bold.npy", tr=2.0)[0]
     np.testing.assert_array_equal(with_bold.bold, bold)
+
+
+def tvb_members(n=4, seed=1):
+    """The text of every member TVB defines, for n regions, and the arrays they hold."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "weights": np.round(rng.random((n, n)), 4),
+        "tract_lengths": np.round(50 + 100 * rng.random((n, n)), 3),
+        "centres": np.round(rng.standard_normal((n, 3)) * 40, 4),
+        "cortical": np.arange(n) % 3 != 0,
+        "hemispheres": np.arange(n) >= n // 2,
+        "areas": np.round(100 + 900 * rng.random(n), 3),
+        "average_orientations": np.round(rng.standard_normal((n, 3)), 5),
+    }
+    labels = [f"{'lr'[k >= n // 2]}R{k}" for k in range(n)]
+
+    def table(a):
+        return "\n".join("\t".join(f"{v:.6g}" for v in np.atleast_1d(r)) for r in a) + "\n"
+
+    texts = {k: table(v.astype(np.float64)) for k, v in arrays.items()}
+    for k in ("cortical", "hemispheres"):
+        texts[k] = "\n".join(str(int(v)) for v in arrays[k]) + "\n"
+    texts["centres"] = "".join(  # TVB's layout: label x y z
+        f"{lab}\t" + "\t".join(f"{v:.6g}" for v in xyz) + "\n"
+        for lab, xyz in zip(labels, arrays["centres"], strict=True)
+    )
+    return texts, arrays, labels
+
+
+def write_members(path, texts, compress=None, folder=""):
+    """A zip of ``<name>.txt`` members, each compressed as compress[name] ("bz2", "gz", None)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in texts.items():
+            how = (compress or {}).get(name)
+            data = text.encode()
+            if how == "bz2":
+                data = bz2.compress(data)
+            elif how == "gz":
+                data = gzip.compress(data)
+            zf.writestr(f"{folder}{name}.txt" + (f".{how}" if how else ""), data)
+
+
+@pytest.mark.parametrize("compress", ["plain", "bz2", "gz", "mixed"])
+def test_tvb_zip_reads_compressed_members(tmp_path, compress):
+    """Members stored as .txt, .txt.bz2 or .txt.gz (as in tvb-data's connectivity_68.zip), or a
+    mix, load to the same arrays; every per-region member TVB defines lands in info["regions"]."""
+    texts, arrays, labels = tvb_members()
+    how = {"plain": {}, "bz2": dict.fromkeys(texts, "bz2"), "gz": dict.fromkeys(texts, "gz"),
+           "mixed": {"weights": "bz2", "centres": "gz", "cortical": "bz2", "areas": "gz"}}
+    write_members(tmp_path / "conn.zip", texts, how[compress], folder="conn/")
+    c = load_tvb_zip(tmp_path / "conn.zip")
+    s = c[0]
+    np.testing.assert_array_equal(s.weights, arrays["weights"])
+    np.testing.assert_array_equal(s.lengths, arrays["tract_lengths"])
+    assert s.labels == labels
+    regions = c.info["regions"]
+    assert sorted(regions) == ["areas", "centres", "cortical", "hemispheres", "orientations"]
+    np.testing.assert_array_equal(regions["centres"], arrays["centres"])
+    np.testing.assert_array_equal(regions["orientations"], arrays["average_orientations"])
+    np.testing.assert_array_equal(regions["areas"], arrays["areas"])
+    for key in ("cortical", "hemispheres"):
+        assert regions[key].dtype == bool
+        np.testing.assert_array_equal(regions[key], arrays[key])
+    # load() dispatches a compressed zip the same way, and preprocessing keeps the extras
+    c2 = load(tmp_path / "conn.zip", preprocessing={"normalize_weights": "max"})
+    np.testing.assert_array_equal(c2.info["regions"]["centres"], arrays["centres"])
+
+
+def test_tvb_zip_optional_members_and_tvb_centres_layouts(tmp_path):
+    """Only weights is required; centres may be label-less or carry extra columns (TVB's
+    connectivity_66 has 'label x y z None'), as TVB reads columns 0 (label) and 1-3 (xyz)."""
+    texts, arrays, labels = tvb_members()
+    write_members(tmp_path / "w.zip", {"weights": texts["weights"]}, {"weights": "gz"})
+    c = load_tvb_zip(tmp_path / "w.zip")
+    assert c[0].lengths is None and c[0].labels is None and c.info["regions"] == {}
+    extra_col = "".join(ln + "\tNone\n" for ln in texts["centres"].splitlines())
+    write_members(tmp_path / "c66.zip", {"weights": texts["weights"], "centres": extra_col})
+    c = load_tvb_zip(tmp_path / "c66.zip")
+    assert c[0].labels == labels
+    np.testing.assert_array_equal(c.info["regions"]["centres"], arrays["centres"])
+    no_label = "".join(" ".join(f"{v:.6g}" for v in xyz) + "\n" for xyz in arrays["centres"])
+    write_members(tmp_path / "nl.zip", {"weights": texts["weights"], "centres": no_label})
+    c = load_tvb_zip(tmp_path / "nl.zip")
+    assert c[0].labels is None
+    np.testing.assert_array_equal(c.info["regions"]["centres"], arrays["centres"])
+
+
+def test_tvb_zip_compressed_member_errors(tmp_path):
+    """A zip without weights (in any compression) keeps its clear error; corrupt compressed
+    members, a member stored twice and malformed per-region members are named."""
+    texts, _, _ = tvb_members()
+    others = {k: v for k, v in texts.items() if k != "weights"}
+    write_members(tmp_path / "now.zip", others, dict.fromkeys(others, "bz2"))
+    with pytest.raises(FileNotFoundError, match=r"now\.zip: no weights\.txt inside .*"
+                       r"centres\.txt\.bz2.*needs weights\.txt"):
+        load_tvb_zip(tmp_path / "now.zip")
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as zf:
+        zf.writestr("weights.txt.bz2", b"BZh9 not really bzip2")
+    with pytest.raises(DataError, match=r"bad\.zip: cannot read member weights\.txt\.bz2"):
+        load_tvb_zip(tmp_path / "bad.zip")
+    with zipfile.ZipFile(tmp_path / "badgz.zip", "w") as zf:
+        zf.writestr("weights.txt.gz", gzip.compress(texts["weights"].encode())[:-12])
+    with pytest.raises(DataError, match=r"cannot read member weights\.txt\.gz"):
+        load_tvb_zip(tmp_path / "badgz.zip")
+    with zipfile.ZipFile(tmp_path / "twice.zip", "w") as zf:
+        zf.writestr("weights.txt", texts["weights"])
+        zf.writestr("weights.txt.gz", gzip.compress(texts["weights"].encode()))
+    with pytest.raises(DataError, match=r"weights\.txt and weights\.txt\.gz are both"):
+        load_tvb_zip(tmp_path / "twice.zip")
+    cases = {
+        "cortical": ("1\n0\nmaybe\n1\n", r"cortical\.txt\.gz has the value 'maybe'"),
+        "areas": ("1\n2\n3\n", r"areas\.txt\.gz has 3 regions but weights\.txt\.bz2 has 4"),
+        "average_orientations": ("1 2\n" * 4, r"orientations\.txt\.gz has 2 columns"),
+        "centres": ("a 1 2 3\nb 1 2\nc 1 2 3\nd 1 2 3\n", r"centres\.txt\.gz row 2 is 'b 1 2'"),
+    }
+    for k, (text, match) in cases.items():
+        write_members(tmp_path / f"{k}.zip", {"weights": texts["weights"], k: text},
+                      {"weights": "bz2", k: "gz"})
+        with pytest.raises(DataError, match=match):
+            load_tvb_zip(tmp_path / f"{k}.zip")
+    mixed = "a 1 2 3\n1 2 3\n" * 2
+    write_members(tmp_path / "mix.zip", {"weights": texts["weights"], "centres": mixed})
+    with pytest.raises(DataError, match="rows with and without a region label"):
+        load_tvb_zip(tmp_path / "mix.zip")
 
 
 def test_tvb_zip_errors(tmp_path):
