@@ -23,6 +23,13 @@ before the sum (Jansen & Rit 1995; TVB's ``SigmoidalJansenRit``), turning a sour
 potential (mV) into a firing rate (1/ms, the unit of the Jansen-Rit model's input p). Their
 shape parameters live in each coupling's own
 :class:`~brainfit.params.ParameterSet` and can be fitted like any other.
+
+Every coupling also has a factored form used by the fast engine (:mod:`brainfit.engine`):
+``input_i = post(G, U_i, x_i)`` with ``U_i = sum_j W_ij pre(x_j(t - d_ij))``, where ``pre`` is
+elementwise (C channels: Kuramoto's sin and cos, one otherwise) and ``post`` is local to region i.
+Because the delayed part is then a *linear* weighted sum, it can be gathered for several steps at
+once and its gradient is the same sum run backward in time with W transposed. ``forward`` stays the
+per-edge reference; the tests hold the two forms equal.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ class Coupling(nn.Module):
 
     param_specs: ClassVar[dict[str, ParamSpec]] = {}
     name: ClassVar[str] = ""
+    #: C, the number of channels of :meth:`pre`
+    channels: ClassVar[int] = 1
 
     def __init__(self, n_regions: int = 1, n_batch: int = 1, params: dict | None = None,
                  **kwargs: Any) -> None:
@@ -65,6 +74,16 @@ class Coupling(nn.Module):
         """
         raise NotImplementedError
 
+    def pre(self, x: Tensor) -> Tensor:
+        """What a source sends, before the weighted sum: (B, N) -> (B, C, N)."""
+        return x.unsqueeze(1)
+
+    def post(self, G: Tensor, U: Tensor, x: Tensor, strength: Tensor) -> Tensor:
+        """Input to each region (B, N) from ``U`` (B, C, N), the weighted sums of :meth:`pre` of the
+        delayed sources, the region's own coupled state ``x`` (B, N) and its in-strength
+        ``strength = sum_j W_ij`` (N,) or (B, N)."""
+        raise NotImplementedError
+
     def param_table(self) -> list[dict[str, Any]]:
         return self.params.table(prefix="coupling.")
 
@@ -75,6 +94,9 @@ class Diffusive(Coupling):
     def forward(self, G, W, x, x_delayed):
         return G * (weighted_sum(W, x, x_delayed) - W.sum(-1) * x)
 
+    def post(self, G, U, x, strength):
+        return G * (U[:, 0] - strength * x)
+
 
 class Linear(Coupling):
     name = "linear"
@@ -82,6 +104,9 @@ class Linear(Coupling):
 
     def forward(self, G, W, x, x_delayed):
         return G * weighted_sum(W, x, x_delayed) + self.params["b"]
+
+    def post(self, G, U, x, strength):
+        return G * U[:, 0] + self.params["b"]
 
 
 class Sigmoidal(Coupling):
@@ -93,9 +118,11 @@ class Sigmoidal(Coupling):
     }
 
     def forward(self, G, W, x, x_delayed):
+        return self.post(G, weighted_sum(W, x, x_delayed).unsqueeze(1), x, None)
+
+    def post(self, G, U, x, strength):
         p = self.params
-        u = weighted_sum(W, x, x_delayed)
-        return G * p["scale"] * torch.sigmoid(p["slope"] * (u - p["midpoint"]))
+        return G * p["scale"] * torch.sigmoid(p["slope"] * (U[:, 0] - p["midpoint"]))
 
 
 class Tanh(Coupling):
@@ -107,9 +134,11 @@ class Tanh(Coupling):
     }
 
     def forward(self, G, W, x, x_delayed):
+        return self.post(G, weighted_sum(W, x, x_delayed).unsqueeze(1), x, None)
+
+    def post(self, G, U, x, strength):
         p = self.params
-        u = weighted_sum(W, x, x_delayed)
-        return G * p["scale"] * torch.tanh(p["slope"] * (u - p["midpoint"]))
+        return G * p["scale"] * torch.tanh(p["slope"] * (U[:, 0] - p["midpoint"]))
 
 
 class SigmoidalJansenRit(Coupling):
@@ -129,9 +158,16 @@ class SigmoidalJansenRit(Coupling):
             return G * (W * self.rate(x_delayed)).sum(-1)
         return G * weighted_sum(W, self.rate(x), None)
 
+    def pre(self, x):
+        return self.rate(x).unsqueeze(1)
+
+    def post(self, G, U, x, strength):
+        return G * U[:, 0]
+
 
 class KuramotoSine(Coupling):
     name = "kuramoto"
+    channels = 2
 
     def forward(self, G, W, x, x_delayed):
         if x_delayed is not None:
@@ -139,6 +175,13 @@ class KuramotoSine(Coupling):
         # sin(a - b) = sin a cos b - cos a sin b: two matrix products instead of N^2 sines
         s, c = torch.sin(x), torch.cos(x)
         return G * (c * weighted_sum(W, s, None) - s * weighted_sum(W, c, None))
+
+    def pre(self, x):
+        return torch.stack((torch.sin(x), torch.cos(x)), dim=1)
+
+    def post(self, G, U, x, strength):
+        # sum_j W_ij sin(x_j - x_i) = cos x_i sum_j W_ij sin x_j - sin x_i sum_j W_ij cos x_j
+        return G * (torch.cos(x) * U[:, 0] - torch.sin(x) * U[:, 1])
 
 
 COUPLINGS: dict[str, type[Coupling]] = {

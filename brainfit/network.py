@@ -11,19 +11,29 @@ with ``f`` the model's :meth:`~brainfit.models.base.NeuralMass.derivative`, ``C`
 :mod:`brainfit.coupling`, ``G`` the global coupling strength and ``F`` the external forcing
 (:mod:`brainfit.stimulus`).
 
-Delays. ``d_ij / dt`` is rounded to whole steps. A ring buffer holds the coupled state of the last
-``max_delay_steps + 1`` steps; each step every edge reads its source's past value. With
-``interpolate_delays=True`` the read is a linear interpolation between the two neighbouring steps,
-so that the conduction speed receives a gradient (the buffer then has one slot more). The history
+Delays. ``d_ij / dt`` is rounded to whole steps. A ring buffer holds what each region sends, the
+coupling's ``pre`` of its coupled state (:mod:`brainfit.coupling`), for the last
+``max_delay_steps + 1`` steps; each step every edge reads its source's past value and the coupling
+combines ``U_i = sum_j W_ij pre(x_j)(t - d_ij)`` with the region's own state (``post``). With
+``interpolate_delays=True`` the read is a linear interpolation between the two neighbouring steps
+of the sent value, so that the conduction speed receives a gradient (the buffer then has one slot
+more). The history
 before t = 0 is the initial coupled state, held constant. A network without lengths (or with
 speed = inf) has no buffer at all; its coupling is evaluated at every stage of the integrator (so
 Heun keeps second order). With delays the coupling is evaluated once per step from the buffer and
 held through the integrator's stages (the convention of TVB).
 
-Noise. The network's noise process is drawn from a private generator whose state travels in the
-:class:`NetworkState`; it is seeded from the ``generator`` passed to :meth:`BrainNetwork.simulate`,
-so a run split into chunks gives the same numbers as the run in one piece, and a chunk re-run for
-gradient checkpointing draws the same noise again.
+Noise. The standard normals of step t are a function of the simulation's noise seed and t alone
+(:class:`~brainfit.engine.NoiseStream`); the seed travels in the :class:`NetworkState` and is drawn
+from the ``generator`` passed to :meth:`BrainNetwork.simulate`. A run split into chunks therefore
+gives the same numbers as the run in one piece, a chunk re-run for gradient checkpointing draws the
+same noise again, and both engines see the same noise.
+
+Engines. ``engine="fast"`` (the default) steps with :mod:`brainfit.engine`: delayed inputs
+gathered several steps at a time from a time-contiguous history, a reverse-time backward pass
+that recomputes one block at a time (memory bounded whatever the length), optionally compiled.
+``engine="reference"`` is the plain loop below, one step at a time, which reads like the equations.
+The two give the same numbers to rounding (``tests/test_engine.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from brainfit import coupling as coupling_lib
+from brainfit import engine as engine_lib
 from brainfit import integrate
 from brainfit.models.base import NeuralMass
 from brainfit.noise import Noise
@@ -95,14 +106,16 @@ class NetworkState:
     Attributes:
         x: model state (B, S, N).
         step: steps taken since t = 0 (time = step * dt).
-        rng: state of the private noise generator.
-        history: delay ring buffer (B, 2 * slots, N) or None.
+        seed: the noise seed (step t's noise depends only on it and t).
+        history: the delay history or None: the reference engine's ring buffer (B, 2 * slots, N)
+            of the coupled state, or the fast engine's time-contiguous (B, C, N, L + 1) of the
+            coupling's source values ``pre(x)`` at steps ``step - L .. step``.
         noise: noise-process state (Ornstein-Uhlenbeck) or None.
     """
 
     x: Tensor
     step: int
-    rng: Tensor
+    seed: int
     history: Tensor | None = None
     noise: Tensor | None = None
 
@@ -113,43 +126,47 @@ class NetworkState:
 
 
 class DelayBuffer:
-    """Gathers ``x_j(t - d_ij)`` for every edge from a doubled ring buffer.
+    """Gathers ``P_j(t - d_ij)`` for every edge from a doubled ring buffer of sent values P.
 
-    The buffer has ``2 * slots`` rows: each step's value is written at ``p`` and ``p + slots``
-    (``p = step mod slots``), so the value ``l`` steps back is always at ``p + slots - l`` and the
-    per-step read is a single ``index_select`` with a precomputed index plus ``p * N``.
+    The buffer (B * C, 2 * slots, N) has ``2 * slots`` rows per batch element and channel: each
+    step's value is written at ``p`` and ``p + slots`` (``p = step mod slots``), so the value ``l``
+    steps back is always at ``p + slots - l`` and the per-step read is a single ``index_select``
+    with a precomputed index plus ``p * N``.
 
     Args:
         lags: delays in steps, (N, N) or (B, N, N), float.
         batch: B.
         interpolate: read between whole steps (gradient to the lags).
+        channels: C, values sent per region (the coupling's ``channels``).
     """
 
-    def __init__(self, lags: Tensor, batch: int, interpolate: bool) -> None:
+    def __init__(self, lags: Tensor, batch: int, interpolate: bool, channels: int = 1) -> None:
         n = lags.shape[-1]
         lags = lags.expand(batch, n, n)
         whole = torch.floor(lags.detach()) if interpolate else torch.round(lags.detach())
-        self.frac = (lags - whole) if interpolate else None
+        self.frac = (lags - whole).unsqueeze(1) if interpolate else None  # (B, 1, N, N)
         self.slots = int(whole.max().item()) + (2 if interpolate else 1)
-        self.n = n
+        self.n, self.batch, self.channels = n, batch, channels
+        whole = whole.long().repeat_interleave(channels, dim=0)  # (B * C, N, N)
         j = torch.arange(n, device=lags.device)
-        b = torch.arange(batch, device=lags.device)[:, None, None]
-        self.base = (b * 2 * self.slots * n + (self.slots - whole.long()) * n + j).reshape(-1)
-        self.batch = batch
+        b = torch.arange(batch * channels, device=lags.device)[:, None, None]
+        self.base = (b * 2 * self.slots * n + (self.slots - whole) * n + j).reshape(-1)
 
-    def init(self, xc: Tensor) -> Tensor:
-        """History holding ``xc`` (B, N) at every past step."""
-        return xc.unsqueeze(1).expand(-1, 2 * self.slots, -1).clone()
+    def init(self, sent: Tensor) -> Tensor:
+        """History holding ``sent`` (B, C, N) at every past step."""
+        return sent.flatten(0, 1).unsqueeze(1).expand(-1, 2 * self.slots, -1).clone()
 
-    def write(self, history: Tensor, step: int, xc: Tensor) -> None:
+    def write(self, history: Tensor, step: int, sent: Tensor) -> None:
         p = step % self.slots
-        history[:, p] = xc
-        history[:, p + self.slots] = xc
+        sent = sent.flatten(0, 1)
+        history[:, p] = sent
+        history[:, p + self.slots] = sent
 
     def read(self, history: Tensor, step: int) -> Tensor:
+        """``[b, c, i, j] = P_j(t - d_ij)`` in channel c: (B, C, N, N)."""
         p = step % self.slots
         flat = history.reshape(-1)
-        shape = (self.batch, self.n, self.n)
+        shape = (self.batch, self.channels, self.n, self.n)
         now = flat.index_select(0, self.base + p * self.n).view(shape)
         if self.frac is None:
             return now
@@ -175,6 +192,10 @@ class BrainNetwork(nn.Module):
         integrator: fixed-step scheme name; default ``heun``, or ``stochastic_heun`` with noise.
         n_batch: B, for subject-scoped parameters (defaults to W's batch, or 1).
         params: overrides for the network's own parameters ``G`` and ``speed``.
+        engine: ``"fast"`` (default) or ``"reference"`` (see the module docstring); an attribute
+            that may be changed at any time between simulations.
+        compile: compile the fast engine's inner block with ``torch.compile`` (a one-off cost of
+            tens of seconds per model and shape; worth it for long runs).
 
     Raises:
         ValueError: bad connectome (non-square, NaN, negative), speed <= 0, shapes that disagree,
@@ -194,8 +215,10 @@ class BrainNetwork(nn.Module):
                  normalize: str = "none", noise: Noise | None = None,
                  stimulus: Stimulus | None = None, interpolate_delays: bool = False,
                  integrator: str | None = None, n_batch: int | None = None,
-                 params: dict | None = None) -> None:
+                 params: dict | None = None, engine: str = "fast", compile: bool = False) -> None:
         super().__init__()
+        self.engine = engine_lib.check_engine(engine)
+        self.compile = bool(compile)
         if not isinstance(model, NeuralMass):
             raise TypeError(f"model must be a brainfit NeuralMass, got {type(model).__name__}")
         W = torch.as_tensor(weights, dtype=torch.get_default_dtype())
@@ -304,14 +327,11 @@ class BrainNetwork(nn.Module):
             raise ValueError(f"x0 has batch {x0.shape[0]}, expected {B}")
         seed = int(torch.randint(0, 2**62, (1,), generator=generator,
                                  device=generator.device if generator is not None else None))
-        rng = torch.Generator(device=ref.device).manual_seed(seed).get_state()
         noise_state = None
-        if self.noise is not None:
-            g = torch.Generator(device=ref.device)
-            g.set_state(rng)
+        if self.noise is not None:  # the stationary start of coloured noise: block -1 of the stream
+            g = engine_lib.NoiseStream(seed, (), x0.dtype, ref.device).generator(-1)
             noise_state = self.noise.init_state(x0.shape, x0.dtype, x0.device, g)
-            rng = g.get_state()
-        return NetworkState(x=x0, step=0, rng=rng, noise=noise_state)
+        return NetworkState(x=x0, step=0, seed=seed, noise=noise_state)
 
     def _batch(self, batch: int | None) -> int:
         B = int(batch) if batch is not None else self.n_batch
@@ -379,22 +399,46 @@ class BrainNetwork(nn.Module):
 
     def _run(self, state: NetworkState, dt: float, n_steps: int, names: list[str], every: int,
              average: bool, check_every: int, progress: bool, single: bool = False):
-        model, B = self.model, state.x.shape[0]
+        B = state.x.shape[0]
         self.params.check_batch(B)
+        pbar = _progress(n_steps, progress)
+        if self.engine == "fast":
+            rec, new_state = engine_lib.run(self, state, dt, n_steps, names, every, average,
+                                            _check_finite, pbar)
+            series = dict(zip(names, rec.unbind(0))) if rec is not None else {}
+        else:
+            series, new_state = self._run_reference(state, dt, n_steps, names, every, average,
+                                                    check_every, pbar)
+        if pbar is not None:
+            pbar.close()
+        empty = state.x.new_zeros(B, 0, self.n_regions)
+        out = {n: series.get(n, empty) for n in names}
+        if single:
+            return out[names[0]], new_state
+        return out, new_state
+
+    def _run_reference(self, state: NetworkState, dt: float, n_steps: int, names: list[str],
+                       every: int, average: bool, check_every: int, pbar):
+        """The reference engine: one step at a time, as the equations read."""
+        model, B = self.model, state.x.shape[0]
         W = self.weights
-        rng = torch.Generator(device=state.x.device)
-        rng.set_state(state.rng)
         x, noise_state, step = state.x, state.noise, state.step
+        stream = (engine_lib.NoiseStream(state.seed, tuple(x.shape), x.dtype, x.device)
+                  if self.noise is not None else None)
+        if state.history is not None and state.history.dim() != 3:
+            raise ValueError("the state's delay history comes from the fast engine; continue it "
+                             "with engine='fast'")
         records: dict[str, list[Tensor]] = {n: [] for n in names}
         acc: dict[str, Tensor | float] = {n: 0.0 for n in names}
-        pbar = _progress(n_steps, progress)
         with self.params.cached(), model.params.cached(), self.coupling.params.cached():
             G = self.params["G"]
             buffer, history = None, state.history
             if self.has_delays:
-                buffer = DelayBuffer(self.delay_steps(dt), B, self.interpolate_delays)
+                buffer = DelayBuffer(self.delay_steps(dt), B, self.interpolate_delays,
+                                     self.coupling.channels)
+                strength = W.sum(-1)
                 if history is None:
-                    history = buffer.init(model.coupled_observable(x))
+                    history = buffer.init(self.coupling.pre(model.coupled_observable(x)))
                 elif history.shape[1] != 2 * buffer.slots:
                     raise ValueError("the delays changed between chunks of one simulation "
                                      "(speed or dt differ from the state's)")
@@ -405,11 +449,12 @@ class BrainNetwork(nn.Module):
                 forcing = self.stimulus(t) if self.stimulus is not None else None
                 dW = None
                 if self.noise is not None:
-                    dW, noise_state = self.noise.increment(noise_state, x.shape, dt, rng)
+                    dW, noise_state = self.noise.apply(noise_state, stream.draws(step, 1)[0], dt)
                 if buffer is not None:
                     xc = model.coupled_observable(x)
-                    buffer.write(history, step, xc)
-                    c = self.coupling(G, W, xc, buffer.read(history, step))
+                    buffer.write(history, step, self.coupling.pre(xc))
+                    U = (W.unsqueeze(-3) * buffer.read(history, step)).sum(-1)  # (B, C, N)
+                    c = self.coupling.post(G, U, xc, strength)
                     f = lambda s, c=c, u=forcing: model.derivative(s, c, u)  # noqa: E731
                 else:
                     c = None
@@ -432,15 +477,9 @@ class BrainNetwork(nn.Module):
                     _check_finite(x, step * dt)
                 if pbar is not None:
                     pbar.update(1)
-        if pbar is not None:
-            pbar.close()
-        new_state = NetworkState(x=x, step=step, rng=rng.get_state(), history=history,
+        new_state = NetworkState(x=x, step=step, seed=state.seed, history=history,
                                  noise=noise_state)
-        empty = x.new_zeros(B, 0, self.n_regions)
-        out = {n: torch.stack(v, dim=1) if v else empty for n, v in records.items()}
-        if single:
-            return out[names[0]], new_state
-        return out, new_state
+        return {n: torch.stack(v, dim=1) for n, v in records.items() if v}, new_state
 
     def vector_field(self) -> NetworkVectorField:
         """``nn.Module`` ``(t, x) -> dx/dt`` for torchdiffeq (delay-free, deterministic only)."""

@@ -12,7 +12,9 @@ adds to the state, with one (trainable) amplitude per state variable:
   returned and passed back in, so a run split in chunks equals the run in one piece.
 
 The noise state (``None`` for white noise) is explicit: ``init_state`` makes it, ``increment``
-returns the increment and the next state.
+returns the increment and the next state. :meth:`Noise.apply` does the same from standard normal
+draws given by the caller: the network draws them from a :class:`~brainfit.engine.NoiseStream`, so
+that step t's noise depends only on the seed and t (any chunking, either engine).
 """
 
 from __future__ import annotations
@@ -82,6 +84,14 @@ class Noise(nn.Module):
 
     def increment(self, noise_state: Tensor | None, shape: torch.Size, dt: float,
                   generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+        """Draw xi ~ N(0, 1) of ``shape`` from ``generator`` and :meth:`apply` it."""
+        sig = self._sigma_bsn()
+        return self.apply(noise_state, self._randn(shape, generator, sig.dtype, sig.device), dt)
+
+    def apply(self, noise_state: Tensor | None, xi: Tensor, dt: float
+              ) -> tuple[Tensor, Tensor | None]:
+        """The increment (B, S, N) of one step of ``dt`` ms from standard normals ``xi``, and the
+        next noise state."""
         raise NotImplementedError
 
     @staticmethod
@@ -96,10 +106,8 @@ class Noise(nn.Module):
 class WhiteNoise(Noise):
     """Additive white (Wiener) noise; ``sigma_s`` in state units / sqrt(ms)."""
 
-    def increment(self, noise_state, shape, dt, generator):
-        sig = self._sigma_bsn()
-        xi = self._randn(shape, generator, sig.dtype, sig.device)
-        return sig * math.sqrt(dt) * xi, None
+    def apply(self, noise_state, xi, dt):
+        return self._sigma_bsn() * math.sqrt(dt) * xi, None
 
 
 class OrnsteinUhlenbeckNoise(Noise):
@@ -122,12 +130,11 @@ class OrnsteinUhlenbeckNoise(Noise):
         # start in the stationary distribution
         return self._sigma_bsn().to(dtype) * self._randn(shape, generator, dtype, device)
 
-    def increment(self, noise_state, shape, dt, generator):
+    def apply(self, noise_state, xi, dt):
         sig = self._sigma_bsn()
         if noise_state is None:
-            noise_state = torch.zeros(shape, dtype=sig.dtype, device=sig.device)
+            noise_state = torch.zeros_like(xi)
         decay = math.exp(-dt / self.tau)
-        xi = self._randn(shape, generator, sig.dtype, sig.device)
         new = noise_state * decay + sig * math.sqrt(1.0 - decay * decay) * xi
         return noise_state * dt, new
 

@@ -115,16 +115,17 @@ class BoldSimulator(nn.Module):
     def _chunk(self, state: NetworkState, duration: float, dt: float, period: float,
                use_checkpoint: bool) -> tuple[Tensor, NetworkState]:
         net = self.network
-        if not (use_checkpoint and torch.is_grad_enabled()):
+        # the fast engine recomputes its segments in the backward pass already
+        if not (use_checkpoint and torch.is_grad_enabled()) or net.engine == "fast":
             return net.simulate(duration, dt, state=state, record="bold", period=period,
                                 average=True)
-        step, rng = state.step, state.rng
+        step, seed = state.step, state.seed
 
         def run(x: Tensor, history: Tensor | None, noise: Tensor | None):
-            s = NetworkState(x=x, step=step, rng=rng, history=history, noise=noise)
+            s = NetworkState(x=x, step=step, seed=seed, history=history, noise=noise)
             z, end = net.simulate(duration, dt, state=s, record="bold", period=period,
                                   average=True)
-            return z, end.x, end.history, end.noise, end.rng
+            return z, end.x, end.history, end.noise
 
         # The re-entrant variant runs the chunk without building a graph and rebuilds it, one chunk
         # at a time, in the backward pass. The non-re-entrant one drops the saved tensors but keeps
@@ -133,11 +134,11 @@ class BoldSimulator(nn.Module):
         # does (the first chunk after a no-grad burn-in); the parameters' gradients are
         # accumulated by the recomputation, so use ``loss.backward()``, not ``torch.autograd.grad``.
         anchor = torch.ones((), device=state.x.device, requires_grad=True)
-        z, x, history, noise, new_rng = torch_checkpoint(
+        z, x, history, noise = torch_checkpoint(
             lambda _, *a: run(*a), anchor, state.x, state.history, state.noise,
             use_reentrant=True, preserve_rng_state=False)
         n_steps = round(duration / dt)
-        return z, NetworkState(x=x, step=step + n_steps, rng=new_rng, history=history,
+        return z, NetworkState(x=x, step=step + n_steps, seed=seed, history=history,
                                noise=noise)
 
 

@@ -1,0 +1,564 @@
+r"""The fast stepping path of :class:`~brainfit.network.BrainNetwork` (``engine="fast"``).
+
+It computes the same numbers as the reference loop in :mod:`brainfit.network` (the plain eager
+per-step loop that reads like the equations), organised for speed and memory:
+
+**Blocks of K steps.** The delayed input of edge (i, j) at step t is ``pre(x_j)`` at step
+``t - l_ij`` (``l_ij`` the delay in whole steps; ``pre`` the coupling's elementwise source
+function, see :mod:`brainfit.coupling`). With ``K <= min l_ij + 1`` every delayed value the next K
+steps need is already known when the block starts, so the coupling sums
+
+.. math:: U_i(t + k) = \sum_j W_{ij}\, P_j(t + k - l_{ij}), \qquad k = 0..K-1
+
+are gathered for the whole block at once from a history ``P`` stored time-contiguous per source
+(each edge reads one contiguous run of K values), and the K local steps (model, integrator, noise)
+are elementwise. One gather and one batched matrix product replace K per-step gathers of B*N*N
+random reads.
+
+**Noise** comes from a :class:`NoiseStream`: step t's standard normals depend only on the seed and
+t (drawn in blocks from generators seeded per block), so chunking, the block size and the engine
+never change them; the reference path draws from the same stream.
+
+**Gradients at the cost of a forward pass, in bounded memory.** A simulation is cut into segments
+(a few MB of history each). Each segment is one autograd node (:class:`_Segment`): its forward
+runs without a graph and keeps only its inputs; its backward re-runs the segment, then walks its
+blocks backward in time, rebuilding one block's graph at a time. The gradient reaching a source's
+past values is the same weighted sum run backward in time with W transposed,
+``gP_j(s) = sum_i W_ij gU_i(s + l_ij)``, which by the same argument only needs blocks already
+processed: a gather, never a scatter over the whole buffer. Memory is one segment's history and one
+block's graph, whatever the length of the run.
+
+**Compilation.** With ``compile=True`` the K-step local block is compiled with ``torch.compile``
+(fullgraph): a few tens of seconds once per model and shape, after which a step costs a few
+microseconds at B = 1. Compiled results equal the eager ones to rounding, not bitwise.
+
+Phases are labelled for ``torch.profiler``: ``brainfit.gather``, ``brainfit.local``,
+``brainfit.noise`` and ``brainfit.backward``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.profiler import record_function
+
+ENGINES = ("fast", "reference")
+#: largest block of steps
+MAX_BLOCK = 16
+#: gathered values per lagged sum (elements) before it is split into rows
+GATHER_ELEMENTS = 1 << 22
+#: bytes of history a segment's backward may hold
+SEGMENT_BYTES = 64 << 20
+#: longest segment, in steps (finiteness is checked at segment ends)
+MAX_SEGMENT = 20000
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def check_engine(name: str) -> str:
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; valid engines are {ENGINES}")
+    return name
+
+
+# ------------------------------------------------------------------------------------- noise
+
+
+class NoiseStream:
+    """Standard normal draws (B, S, N) for every step, a function of ``(seed, step)`` only.
+
+    Steps are grouped in blocks of a fixed size (a power of two chosen from the state size, at
+    most 256 steps and about a million values); block q is drawn at once from a generator seeded
+    with ``seed + q * 0x9E3779B97F4A7C15 (mod 2**64)``. Any split of a run into chunks, and either
+    engine, therefore sees the same numbers.
+
+    Args:
+        seed: the simulation's noise seed (from :class:`~brainfit.network.NetworkState`).
+        shape: (B, S, N).
+        dtype, device: of the draws.
+    """
+
+    def __init__(self, seed: int, shape: tuple[int, ...], dtype: torch.dtype,
+                 device: torch.device) -> None:
+        self.seed, self.shape, self.dtype, self.device = int(seed), tuple(shape), dtype, device
+        numel = math.prod(self.shape)
+        self.per_block = 256
+        while self.per_block > 1 and self.per_block * numel > (1 << 20):
+            self.per_block //= 2
+        self._block: tuple[int, Tensor] | None = None
+
+    def generator(self, q: int) -> torch.Generator:
+        """The generator of block q (block -1 seeds the noise process's initial state)."""
+        return torch.Generator(device=self.device).manual_seed((self.seed + q * _GOLDEN) % 2**64)
+
+    def block(self, q: int) -> Tensor:
+        if self._block is None or self._block[0] != q:
+            draws = torch.randn((self.per_block, *self.shape), generator=self.generator(q),
+                                dtype=self.dtype, device=self.device)
+            self._block = (q, draws)
+        return self._block[1]
+
+    def draws(self, start: int, n: int) -> Tensor:
+        """The draws of steps ``start .. start + n - 1``: (n, B, S, N)."""
+        parts, t = [], start
+        while t < start + n:
+            q, r = divmod(t, self.per_block)
+            m = min(self.per_block - r, start + n - t)
+            parts.append(self.block(q)[r:r + m])
+            t += m
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+# ------------------------------------------------------------------------------------- gather
+
+
+class LaggedSum:
+    r"""``out[b, c, i, k] = sum_j A[b, i, j] * buf[b, c, j, start + k - off[b, i, j]]``.
+
+    ``buf`` (B, C, N, T) is a time-contiguous history; ``off`` (N, N) or (B, N, N) whole-step lags
+    (negative to read ahead, as the backward pass does). Each edge reads one contiguous run of k
+    values: a single ``gather`` and a batched matrix product per call (split over rows when the
+    gathered block would exceed :data:`GATHER_ELEMENTS`).
+
+    Args:
+        A: weights (N, N) or (B, N, N).
+        off: lags in steps, integer tensor broadcastable to A.
+        length: T, the time length of the buffers this will read.
+        batch, channels: B and C.
+    """
+
+    def __init__(self, A: Tensor, off: Tensor, length: int, batch: int, channels: int) -> None:
+        n = A.shape[-1]
+        self.A = A.expand(batch, n, n)
+        self.B, self.C, self.N, self.T = batch, channels, n, length
+        j = torch.arange(n, device=off.device)
+        self.pos = (j * length - off).expand(batch, n, n)  # (B, N, N), position of k = 0 at start 0
+        self._steps: dict[int, Tensor] = {}
+
+    def gathered(self, buf: Tensor, start: int, k: int, rows: slice = slice(None)) -> Tensor:
+        """The delayed values (B, C, r, N, k) of rows ``rows``."""
+        steps = self._steps.get(k)
+        if steps is None:
+            steps = self._steps[k] = torch.arange(k, device=buf.device)
+        idx = (self.pos[:, rows, :, None] + (start + steps)).reshape(self.B, 1, -1)
+        flat = buf.reshape(self.B, self.C, self.N * self.T)
+        g = flat.gather(2, idx.expand(self.B, self.C, idx.shape[-1]))
+        return g.view(self.B, self.C, -1, self.N, k)
+
+    def __call__(self, buf: Tensor, start: int, k: int, keep: bool = False
+                 ) -> tuple[Tensor, list[Tensor]]:
+        """The sums (B, C, N, k), and the gathered blocks when ``keep`` (for dL/dA)."""
+        per_row = self.B * self.C * self.N * k
+        r = max(1, GATHER_ELEMENTS // per_row)
+        outs, kept = [], []
+        for i0 in range(0, self.N, r):
+            rows = slice(i0, min(i0 + r, self.N))
+            g = self.gathered(buf, start, k, rows)  # (B, C, r, N, k)
+            a = self.A[:, None, rows, None, :]  # (B, 1, r, 1, N)
+            outs.append(torch.matmul(a, g).squeeze(-2))  # (B, C, r, k)
+            if keep:
+                kept.append(g)
+        return (outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)), kept
+
+    def weight_grad(self, gU: Tensor, kept: list[Tensor]) -> Tensor:
+        """dL/dA (B, N, N) from dL/dU (B, C, N, k) and the blocks kept by ``__call__``."""
+        parts, i0 = [], 0
+        for g in kept:
+            r = g.shape[2]
+            parts.append(torch.einsum("bcik,bcijk->bij", gU[:, :, i0:i0 + r], g))
+            i0 += r
+        return torch.cat(parts, dim=1)
+
+
+# ------------------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class _Delays:
+    """Lagged sums of the network (one per interpolation weight) and their transposes."""
+
+    weights: list[Tensor]  # A_m (B, N, N): W, or W (1 - frac) and W frac
+    lags: list[Tensor]  # whole-step lags (B, N, N), long
+    max_lag: int  # L: the history holds P at steps t - L .. t
+    block: int  # K
+
+
+class Plan:
+    """Everything one call of the fast engine needs, resolved once.
+
+    Holds the network's components, the flat list of parameter values (the ``ParameterSet``
+    caches), the delay tables, and the local block function (compiled or not).
+    """
+
+    def __init__(self, net, dt: float, names: list[str], every: int, average: bool,
+                 batch: int, seed: int) -> None:
+        self.net, self.model, self.coupling = net, net.model, net.coupling
+        self.noise, self.stimulus, self.integrator = net.noise, net.stimulus, net.integrator
+        self.dt, self.names, self.every, self.average = dt, names, every, average
+        self.sets = [net.params, net.model.params, net.coupling.params]
+        self.sets += [c.params for c in (net.noise, net.stimulus) if c is not None]
+        self.keys = [(s, name) for s in self.sets for name in s.specs]
+        self.W = net.weights
+        self.B, self.N, self.S = batch, net.n_regions, net.model.n_states
+        self.C = net.coupling.channels
+        ref = net.weights
+        self.stream = (NoiseStream(seed, (batch, self.S, self.N), ref.dtype, ref.device)
+                       if net.noise is not None else None)
+        self.delays: _Delays | None = None
+        self.block_len = MAX_BLOCK
+        self._compiled = None
+        self.compile = bool(getattr(net, "compile", False))
+
+    # -- parameters ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def cached(self) -> Iterator[list[Tensor]]:
+        """Every parameter's value computed once (with its graph); yields them in order."""
+        with contextlib.ExitStack() as stack:
+            for s in self.sets:
+                stack.enter_context(s.cached())
+            yield [s._cache[name] for s, name in self.keys]
+
+    @contextlib.contextmanager
+    def installed(self, values) -> Iterator[None]:
+        """The parameter caches set to ``values`` (restored afterwards)."""
+        outer = [s._cache for s in self.sets]
+        try:
+            self.install(values)
+            yield
+        finally:
+            for s, c in zip(self.sets, outer):
+                s._cache = c
+
+    def install(self, values) -> None:
+        caches: dict[int, dict] = {}
+        for (s, name), v in zip(self.keys, values):
+            caches.setdefault(id(s), {})[name] = v
+        for s in self.sets:
+            s._cache = caches.get(id(s), {})
+
+    def delay_tables(self) -> None:
+        """Whole-step lags and interpolation weights (with their graph to the speed)."""
+        net = self.net
+        lags = net.delay_steps(self.dt)
+        n = self.N
+        lags = lags.expand(self.B, n, n)
+        W = self.W.expand(self.B, n, n)
+        if net.interpolate_delays:
+            whole = torch.floor(lags.detach())
+            frac = lags - whole
+            weights = [W * (1.0 - frac), W * frac]
+            offs = [whole.long(), whole.long() + 1]
+        else:
+            whole = torch.round(lags.detach())
+            weights, offs = [W], [whole.long()]
+        min_lag, max_lag = int(whole.min()), int(offs[-1].max())
+        self.block_len = max(1, min(MAX_BLOCK, min_lag + 1))
+        self.delays = _Delays(weights, offs, max_lag, self.block_len)
+
+    # -- the local block -------------------------------------------------------------------------
+    def forcing(self, step: int, k: int) -> Tensor | None:
+        if self.stimulus is None:
+            return None
+        ref = self.W
+        return torch.stack([torch.broadcast_to(self.stimulus(s * self.dt),
+                                               (self.B, self.N)).to(ref.dtype)
+                            for s in range(step, step + k)])
+
+    def local(self, x: Tensor, U: Tensor | None, xi: Tensor | None, F: Tensor | None,
+              eta: Tensor | None, values: list[Tensor], k: int):
+        """k steps of the local dynamics; the coupling input is ``U`` (delays) or evaluated at
+        every stage (no delays). Returns (x, eta, observables (n_obs, B, k, N) or None, P (B, C,
+        N, k) or None)."""
+        fn = self._local
+        if self.compile and k == self.block_len:
+            if self._compiled is None:
+                self._compiled = _compiled(self)
+            fn = self._compiled
+        return fn(x, U, xi, F, eta, tuple(values), k)
+
+    def _local(self, x, U, xi, F, eta, values, k):
+        self.install(values)
+        model, coupling, integ, dt = self.model, self.coupling, self.integrator, self.dt
+        G = self.net.params["G"]
+        W = self.W
+        strength = W.sum(-1) if U is not None else None
+        obs: list[list[Tensor]] = [[] for _ in self.names]
+        P: list[Tensor] = []
+        for j in range(k):
+            u = None if F is None else F[j]
+            dW = None
+            if self.noise is not None:
+                dW, eta = self.noise.apply(eta, xi[j], dt)
+            if U is not None:
+                c = coupling.post(G, U[..., j], model.coupled_observable(x), strength)
+                x_new = integ.step(lambda s, c=c, u=u: model.derivative(s, c, u), x, dt, dW)
+            else:
+                c = None
+                x_new = integ.step(lambda s, u=u: model.derivative(
+                    s, coupling(G, W, model.coupled_observable(s), None), u), x, dt, dW)
+            for o, name in zip(obs, self.names):
+                if name == "coupling":
+                    if c is None:
+                        c = coupling(G, W, model.coupled_observable(x), None)
+                    o.append(c)
+                else:
+                    o.append(model.observable(x_new, name))
+            x = x_new
+            if U is not None:
+                P.append(coupling.pre(model.coupled_observable(x)))
+        rec = torch.stack([torch.stack(o, dim=1) for o in obs]) if obs else None
+        return x, eta, rec, (torch.stack(P, dim=-1) if P else None)
+
+    # -- a segment, forward ----------------------------------------------------------------------
+    def blocks(self, n: int) -> list[tuple[int, int]]:
+        K = self.block_len
+        return [(s, min(K, n - s)) for s in range(0, n, K)]
+
+    def run_segment(self, t0: int, n: int, x: Tensor, hist: Tensor | None, eta: Tensor | None,
+                    values: list[Tensor], sums: list[LaggedSum] | None, keep: bool = False):
+        """Steps ``t0 .. t0 + n - 1`` without a graph. Returns (records, x, hist, eta) and, with
+        ``keep``, the history buffer and the block-start states for the backward pass."""
+        L = self.delays.max_lag if self.delays is not None else 0
+        with self.installed(values):
+            buf = None
+            if hist is not None:
+                buf = hist.new_empty(self.B, self.C, self.N, L + 1 + n)
+                buf[..., :L + 1] = hist
+            recs, starts = [], []
+            for s, k in self.blocks(n):
+                if keep:
+                    starts.append((x, eta))
+                U = None
+                if buf is not None:
+                    with record_function("brainfit.gather"):
+                        U = _lagged(sums, buf, L + s, k)[0]
+                xi = None
+                if self.stream is not None:
+                    with record_function("brainfit.noise"):
+                        xi = self.stream.draws(t0 + s, k)
+                F = self.forcing(t0 + s, k)
+                with record_function("brainfit.local"):
+                    x, eta, rec, P = self.local(x, U, xi, F, eta, values, k)
+                if buf is not None:
+                    buf[..., L + 1 + s:L + 1 + s + k] = P
+                if rec is not None:
+                    recs.append(rec)
+        rec = self.reduce(torch.cat(recs, dim=2)) if recs else None
+        hist_end = None if buf is None else buf[..., n:].clone()
+        if keep:
+            return (rec, x, hist_end, eta), buf, starts
+        return rec, x, hist_end, eta
+
+    def reduce(self, rec: Tensor) -> Tensor:
+        """Per-step observables (n_obs, B, n, N) -> one per record period."""
+        o, b, n, m = rec.shape
+        if self.every == 1:
+            return rec
+        if self.average:
+            return rec.view(o, b, n // self.every, self.every, m).sum(3) / self.every
+        return rec[:, :, self.every - 1::self.every]
+
+    def expand(self, g_rec: Tensor) -> Tensor:
+        """The gradient of :meth:`reduce`: per record period -> per step."""
+        if self.every == 1:
+            return g_rec
+        if self.average:
+            return (g_rec / self.every).repeat_interleave(self.every, dim=2)
+        out = g_rec.new_zeros(*g_rec.shape[:2], g_rec.shape[2] * self.every, g_rec.shape[3])
+        out[:, :, self.every - 1::self.every] = g_rec
+        return out
+
+
+def _lagged(sums: list[LaggedSum], buf: Tensor, start: int, k: int, keep: bool = False
+            ) -> tuple[Tensor, list[list[Tensor]]]:
+    """The sum of the lagged sums (B, C, N, k) and, with ``keep``, each one's gathered blocks."""
+    total, kept = None, []
+    for f in sums:
+        u, g = f(buf, start, k, keep)
+        total = u if total is None else total + u
+        kept.append(g)
+    return total, kept
+
+
+def _compiled(plan: Plan):
+    return torch.compile(plan._local, fullgraph=True, dynamic=False)
+
+
+# ------------------------------------------------------------------------------------- autograd
+
+
+class _Segment(torch.autograd.Function):
+    """One segment as one autograd node; its backward is the reverse-time pass described in the
+    module docstring. Inputs after the non-tensor ones: x, hist, eta, the delay weights, the
+    parameter values. Outputs: records, x, hist, eta (empty tensors stand for None)."""
+
+    @staticmethod
+    def forward(ctx, plan: Plan, t0: int, n: int, x, hist, eta, *tensors):
+        nw = len(plan.delays.weights) if plan.delays is not None else 0
+        weights, values = list(tensors[:nw]), list(tensors[nw:])
+        sums = _sums(plan, weights, n)
+        none = lambda t: None if t.numel() == 0 else t  # noqa: E731
+        with torch.no_grad():
+            rec, x_end, hist_end, eta_end = plan.run_segment(t0, n, x, none(hist), none(eta),
+                                                             values, sums)
+        ctx.plan, ctx.t0, ctx.n, ctx.nw = plan, t0, n, nw
+        ctx.save_for_backward(x, hist, eta, *tensors)
+        empty = x.new_zeros(0)
+        return tuple(empty if t is None else t for t in (rec, x_end, hist_end, eta_end))
+
+    @staticmethod
+    def backward(ctx, g_rec, g_x, g_hist, g_eta):
+        with record_function("brainfit.backward"), ctx.plan.installed([]):
+            return (None, None, None) + _backward(ctx, g_rec, g_x, g_hist, g_eta)
+
+
+def _sums(plan: Plan, weights: list[Tensor], n: int, transpose: bool = False
+          ) -> list[LaggedSum] | None:
+    d = plan.delays
+    if d is None:
+        return None
+    L = d.max_lag
+    if transpose:  # read gU ahead: gP_j(s) = sum_i A_ij gU_i(s + l_ij)
+        return [LaggedSum(A.transpose(-1, -2), -lag.transpose(-1, -2), n + 2 * L + 1,
+                          plan.B, plan.C) for A, lag in zip(weights, d.lags)]
+    return [LaggedSum(A, lag, n + L + 1, plan.B, plan.C) for A, lag in zip(weights, d.lags)]
+
+
+def _backward(ctx, g_rec, g_x, g_hist, g_eta):
+    plan, t0, n, nw = ctx.plan, ctx.t0, ctx.n, ctx.nw
+    x0, hist0, eta0, *tensors = ctx.saved_tensors
+    weights, values = list(tensors[:nw]), list(tensors[nw:])
+    need = ctx.needs_input_grad[3:]
+    none = lambda t: None if t is None or t.numel() == 0 else t  # noqa: E731
+    fwd_sums = _sums(plan, [w.detach() for w in weights], n)
+    with torch.no_grad():
+        _, buf, starts = plan.run_segment(t0, n, x0, none(hist0), none(eta0), values, fwd_sums,
+                                          keep=True)
+    L = plan.delays.max_lag if plan.delays is not None else 0
+    delayed = plan.delays is not None
+    if delayed:
+        back_sums = _sums(plan, [w.detach() for w in weights], n, transpose=True)
+        gP = buf.new_zeros(buf.shape)  # P times t0 - L .. t0 + n
+        if none(g_hist) is not None:
+            gP[..., n:] += g_hist
+        gU = buf.new_zeros(plan.B, plan.C, plan.N, n + 2 * L + 1)  # U times t0 - L .. t0 + n + L
+    g_steps = plan.expand(g_rec) if none(g_rec) is not None else None
+    gx = none(g_x)
+    geta = none(g_eta)
+    g_weights = [torch.zeros_like(w) if need[3 + m] else None for m, w in enumerate(weights)]
+    g_values: list[Tensor | None] = [None] * len(values)
+    want = [need[3 + nw + m] for m in range(len(values))]
+    for (s, k), (xs, es) in zip(reversed(plan.blocks(n)), reversed(starts)):
+        U, kept = None, None
+        if delayed:
+            # the gradient reaching P at this block's new steps t0+s+1 .. t0+s+k comes from
+            # later steps only (K <= min lag + 1): read it from gU
+            gP[..., L + 1 + s:L + 1 + s + k] += _lagged(back_sums, gU, L + 1 + s, k)[0]
+            U, kept = _lagged(fwd_sums, buf, L + s, k, keep=any(g is not None
+                                                                  for g in g_weights))
+        with torch.enable_grad():
+            xl = xs.detach().requires_grad_()
+            el = None if es is None else es.detach().requires_grad_()
+            Ul = None if U is None else U.requires_grad_()
+            leaves = [v.detach().requires_grad_(w) for v, w in zip(values, want)]
+            plan.install(leaves)
+            F = plan.forcing(t0 + s, k)
+            xi = plan.stream.draws(t0 + s, k) if plan.stream is not None else None
+            xe, ee, rec, P = plan.local(xl, Ul, xi, F, el, leaves, k)
+            outs, gouts = [], []
+            for out, g in ((xe, gx), (ee, geta),
+                           (rec, None if g_steps is None else g_steps[:, :, s:s + k]),
+                           (P, gP[..., L + 1 + s:L + 1 + s + k] if delayed else None)):
+                if out is not None and g is not None and out.requires_grad:
+                    outs.append(out)
+                    gouts.append(g)
+            ins = [xl] + ([el] if el is not None and el.requires_grad else []) \
+                + ([Ul] if Ul is not None else []) + [v for v in leaves if v.requires_grad]
+            grads = torch.autograd.grad(outs, ins, gouts, allow_unused=True) if outs else \
+                [None] * len(ins)
+        grads = list(grads)
+        gx = _zero_none(grads.pop(0), xs)
+        if el is not None and el.requires_grad:
+            geta = _zero_none(grads.pop(0), es)
+        if Ul is not None:
+            gUb = _zero_none(grads.pop(0), U)
+            gU[..., L + s:L + s + k] = gUb
+            for m, gw in enumerate(g_weights):
+                if gw is not None:
+                    gw += fwd_sums[m].weight_grad(gUb, kept[m])
+        for m, w in enumerate(want):
+            if w:
+                g = grads.pop(0)
+                if g is not None:
+                    g_values[m] = g if g_values[m] is None else g_values[m] + g
+    g_hist0 = None
+    if delayed and need[1]:
+        gP[..., :L + 1] += _lagged(back_sums, gU, 0, L + 1)[0]
+        g_hist0 = gP[..., :L + 1]
+    return (gx if need[0] else None, g_hist0, geta if need[2] else None, *g_weights,
+            *g_values)
+
+
+def _zero_none(g: Tensor | None, like: Tensor) -> Tensor:
+    return torch.zeros_like(like) if g is None else g
+
+
+# ------------------------------------------------------------------------------------- driver
+
+
+def segment_steps(plan: Plan, every: int) -> int:
+    """Steps per segment: a multiple of the record period whose history fits SEGMENT_BYTES."""
+    per_step = plan.B * plan.N * (2 * plan.C + len(plan.names) + plan.S) * plan.W.element_size()
+    n = max(every, min(MAX_SEGMENT, SEGMENT_BYTES // max(per_step, 1)) // every * every)
+    return int(n)
+
+
+def run(net, state, dt: float, n_steps: int, names: list[str], every: int, average: bool,
+        check, progress=None):
+    """Integrate ``net`` for ``n_steps`` from ``state`` with the fast engine.
+
+    Returns ``(records (n_obs, B, n_steps / every, N) or None, state)`` with the same meaning as
+    the reference loop in :meth:`BrainNetwork._run`.
+    """
+    from brainfit.network import NetworkState
+
+    x = state.x
+    plan = Plan(net, dt, names, every, average, x.shape[0], state.seed)
+    with plan.cached() as values:
+        hist = state.history
+        if net.has_delays:
+            plan.delay_tables()
+            L = plan.delays.max_lag
+            if hist is None:
+                P0 = net.coupling.pre(net.model.coupled_observable(x))
+                hist = P0.unsqueeze(-1).expand(-1, -1, -1, L + 1)
+            elif hist.dim() != 4 or hist.shape[-1] != L + 1:
+                raise ValueError("the state's delay history does not fit this network: the "
+                                 "delays changed between chunks (speed or dt differ), or the "
+                                 "state comes from the other engine")
+        weights = plan.delays.weights if plan.delays is not None else []
+        eta = state.noise
+        seg = segment_steps(plan, every)
+        recs, step = [], state.step
+        done = 0
+        while done < n_steps:
+            n = min(seg, n_steps - done)
+            empty = x.new_zeros(0)
+            rec, x, hist_out, eta_out = _Segment.apply(
+                plan, step, n, x, empty if hist is None else hist,
+                empty if eta is None else eta, *weights, *values)
+            hist = hist_out if net.has_delays else None
+            eta = eta_out if eta_out.numel() else None
+            if rec.numel():
+                recs.append(rec)
+            step += n
+            done += n
+            check(x, step * dt)
+            if progress is not None:
+                progress.update(n)
+    out = torch.cat(recs, dim=2) if recs else None
+    return out, NetworkState(x=x, step=step, seed=state.seed, history=hist, noise=eta)
