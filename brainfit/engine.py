@@ -121,8 +121,10 @@ class LaggedSum:
 
     ``buf`` (B, C, N, T) is a time-contiguous history; ``off`` (N, N) or (B, N, N) whole-step lags
     (negative to read ahead, as the backward pass does). Each edge reads one contiguous run of k
-    values: a single ``gather`` and a batched matrix product per call (split over rows when the
-    gathered block would exceed :data:`GATHER_ELEMENTS`).
+    values: the buffer is viewed as overlapping runs of k (``as_strided``, no copy), each edge's
+    run is picked with one ``index_select`` (whose index is fixed: a new block only moves the
+    view), and a batched matrix product sums over sources. Rows are split when the gathered block
+    would exceed :data:`GATHER_ELEMENTS`.
 
     Args:
         A: weights (N, N) or (B, N, N).
@@ -135,29 +137,37 @@ class LaggedSum:
         n = A.shape[-1]
         self.A = A.expand(batch, n, n)
         self.B, self.C, self.N, self.T = batch, channels, n, length
-        j = torch.arange(n, device=off.device)
-        self.pos = (j * length - off).expand(batch, n, n)  # (B, N, N), position of k = 0 at start 0
-        self._steps: dict[int, Tensor] = {}
+        off = off.expand(batch, n, n)
+        self.shift = int(off.max())  # start - shift is where the view of runs begins
+        dev = off.device
+        j = torch.arange(n, device=dev)
+        b = torch.arange(batch, device=dev)[:, None, None, None] * channels
+        c = torch.arange(channels, device=dev)[None, :, None, None]
+        # (B, C, N, N): row of the run of edge (i, j) in the view
+        self.rows = ((b + c) * n + j) * length + (self.shift - off).unsqueeze(1)
+        self._chunks: dict[int, list[tuple[slice, Tensor]]] = {}
 
-    def gathered(self, buf: Tensor, start: int, k: int, rows: slice = slice(None)) -> Tensor:
-        """The delayed values (B, C, r, N, k) of rows ``rows``."""
-        steps = self._steps.get(k)
-        if steps is None:
-            steps = self._steps[k] = torch.arange(k, device=buf.device)
-        idx = (self.pos[:, rows, :, None] + (start + steps)).reshape(self.B, 1, -1)
-        flat = buf.reshape(self.B, self.C, self.N * self.T)
-        g = flat.gather(2, idx.expand(self.B, self.C, idx.shape[-1]))
-        return g.view(self.B, self.C, -1, self.N, k)
+    def chunks(self, k: int) -> list[tuple[slice, Tensor]]:
+        """Row blocks ``(rows, index)`` small enough for :data:`GATHER_ELEMENTS` at length k."""
+        if k not in self._chunks:
+            r = max(1, GATHER_ELEMENTS // (self.B * self.C * self.N * k))
+            self._chunks[k] = [(slice(i, min(i + r, self.N)),
+                                self.rows[:, :, i:i + r].reshape(-1))
+                               for i in range(0, self.N, r)]
+        return self._chunks[k]
 
     def __call__(self, buf: Tensor, start: int, k: int, keep: bool = False
                  ) -> tuple[Tensor, list[Tensor]]:
         """The sums (B, C, N, k), and the gathered blocks when ``keep`` (for dL/dA)."""
-        per_row = self.B * self.C * self.N * k
-        r = max(1, GATHER_ELEMENTS // per_row)
+        base = start - self.shift
+        if base < 0 or base + self.shift + k > self.T:
+            raise IndexError(f"lagged sum reads outside the history ({start}, {k}, {self.T})")
+        flat = buf.reshape(-1)
+        runs = flat.as_strided((flat.numel() - base - k + 1, k), (1, 1),
+                               flat.storage_offset() + base)
         outs, kept = [], []
-        for i0 in range(0, self.N, r):
-            rows = slice(i0, min(i0 + r, self.N))
-            g = self.gathered(buf, start, k, rows)  # (B, C, r, N, k)
+        for rows, index in self.chunks(k):
+            g = runs.index_select(0, index).view(self.B, self.C, -1, self.N, k)
             a = self.A[:, None, rows, None, :]  # (B, 1, r, 1, N)
             outs.append(torch.matmul(a, g).squeeze(-2))  # (B, C, r, k)
             if keep:
@@ -178,13 +188,38 @@ class LaggedSum:
 
 
 @dataclass
-class _Delays:
-    """Lagged sums of the network (one per interpolation weight) and their transposes."""
+class _Short:
+    """Edges with lags below ``K - 1``: summed step by step inside the block from a window of the
+    last ``span`` sent values plus the block's own. Each region's short edges are padded to the
+    largest short in-degree E (weight 0), so the sum is a gather and a reduction (no scatter)."""
 
-    weights: list[Tensor]  # A_m (B, N, N): W, or W (1 - frac) and W frac
-    lags: list[Tensor]  # whole-step lags (B, N, N), long
+    span: int  # window columns before the block: steps t - span + 1 .. t
+    select: list[Tensor]  # per weight m: (B, N, E_m) sources in A_m's rows
+    valid: list[Tensor]  # per weight m: (B, N, E_m) 1 for an edge, 0 for padding
+    src: Tensor  # (B * C * N * E) flat index into the window (B, C, N, span + K) at j = 0
+
+    def weights(self, A: list[Tensor]) -> Tensor:
+        """The short edges' weights (B, N, E) from the full ones (keeps their graph)."""
+        return torch.cat([a.gather(-1, sel) * v for a, sel, v in
+                          zip(A, self.select, self.valid)], dim=-1)
+
+
+@dataclass
+class _Delays:
+    """The delay tables of one simulation: per interpolation weight A_m (W, or W (1 - frac) and
+    W frac) its whole-step lags, and which edges the block gather takes (the long ones)."""
+
+    weights: list[Tensor]  # A_m (B, N, N), with their graph to the speed
+    lags: list[Tensor]  # (B, N, N) long; an edge not in the gather reads the oldest value
+    long: list[Tensor]  # (B, N, N) 1.0 where the gather takes the edge
     max_lag: int  # L: the history holds P at steps t - L .. t
-    block: int  # K
+    short: _Short | None
+
+
+def _block_cost(n_long: int, n_short: int, k: int) -> float:
+    """Rough cost in us per step of a block length (CPU; a heuristic to pick K)."""
+    return n_long * (0.5 + 2.0 / k) * 1e-3 + n_short * 2.5e-3 + (20.0 if n_short else 0.0) \
+        + 150.0 / k
 
 
 class Plan:
@@ -241,23 +276,56 @@ class Plan:
             s._cache = caches.get(id(s), {})
 
     def delay_tables(self) -> None:
-        """Whole-step lags and interpolation weights (with their graph to the speed)."""
-        net = self.net
-        lags = net.delay_steps(self.dt)
-        n = self.N
-        lags = lags.expand(self.B, n, n)
-        W = self.W.expand(self.B, n, n)
+        """Whole-step lags, interpolation weights (with their graph to the speed), the block
+        length K and the split of edges into long (gathered per block) and short ones."""
+        net, B, n = self.net, self.B, self.N
+        lags = net.delay_steps(self.dt).expand(B, n, n)
+        W = self.W.expand(B, n, n)
         if net.interpolate_delays:
             whole = torch.floor(lags.detach())
             frac = lags - whole
             weights = [W * (1.0 - frac), W * frac]
-            offs = [whole.long(), whole.long() + 1]
         else:
             whole = torch.round(lags.detach())
-            weights, offs = [W], [whole.long()]
-        min_lag, max_lag = int(whole.min()), int(offs[-1].max())
-        self.block_len = max(1, min(MAX_BLOCK, min_lag + 1))
-        self.delays = _Delays(weights, offs, max_lag, self.block_len)
+            weights = [W]
+        edge = W.detach() != 0  # absent edges bound nothing
+        offs = [whole.long() + m for m in range(len(weights))]
+        max_lag = int(offs[-1].max())
+        # K: the block length with the lowest estimated cost; edges with lag >= K - 1 are
+        # gathered once per block, the others step by step inside it
+        counts = torch.stack([torch.bincount(o[edge], minlength=max_lag + 1) for o in offs]).sum(0)
+        below = torch.cumsum(counts, 0).tolist()  # edges with lag <= l
+        total = below[-1]
+        K = min(range(1, MAX_BLOCK + 1), key=lambda k: _block_cost(
+            total - (below[k - 2] if k >= 2 else 0), below[k - 2] if k >= 2 else 0, k))
+        self.block_len = K
+        long = [edge & (o >= K - 1) for o in offs]
+        short_masks = [edge & (o < K - 1) for o in offs]
+        offs = [torch.where(lg, o, torch.full_like(o, max_lag)) for lg, o in zip(long, offs)]
+        short = self._short_edges(short_masks, [o for o in (whole.long() + m for m in
+                                                            range(len(weights)))])
+        self.delays = _Delays(weights, offs, [lg.to(W.dtype) for lg in long], max_lag, short)
+
+    def _short_edges(self, masks: list[Tensor], offs: list[Tensor]) -> _Short | None:
+        if not any(bool(m.any()) for m in masks):
+            return None
+        B, C, n, K = self.B, self.C, self.N, self.block_len
+        span = max(int(o[m].max()) for m, o in zip(masks, offs) if bool(m.any())) + 1
+        select, valid, src = [], [], []
+        b = torch.arange(B, device=self.W.device)[:, None, None, None]
+        c = torch.arange(C, device=self.W.device)[None, :, None, None]
+        for m, o in zip(masks, offs):
+            E = int(m.sum(-1).max())
+            if E == 0:
+                continue
+            # each row's short sources first (stable), padded with weight-0 entries
+            j = torch.sort((~m).to(torch.int8), dim=-1, stable=True).indices[..., :E]
+            ok = m.gather(-1, j)
+            lag = torch.where(ok, o.gather(-1, j), 0)
+            select.append(j)
+            valid.append(ok.to(self.W.dtype))
+            src.append(((b * C + c) * n + j[:, None]) * (span + K) + (span - 1 - lag[:, None]))
+        return _Short(span, select, valid, torch.cat(src, -1).reshape(-1))
 
     # -- the local block -------------------------------------------------------------------------
     def forcing(self, step: int, k: int) -> Tensor | None:
@@ -269,19 +337,30 @@ class Plan:
                             for s in range(step, step + k)])
 
     def local(self, x: Tensor, U: Tensor | None, xi: Tensor | None, F: Tensor | None,
-              eta: Tensor | None, values: list[Tensor], k: int):
-        """k steps of the local dynamics; the coupling input is ``U`` (delays) or evaluated at
-        every stage (no delays). Returns (x, eta, observables (n_obs, B, k, N) or None, P (B, C,
-        N, k) or None)."""
+              eta: Tensor | None, values: list[Tensor], k: int, win: Tensor | None = None,
+              w_short: Tensor | None = None):
+        """k steps of the local dynamics.
+
+        The coupling input is ``U`` (B, C, N, k) from the long edges plus, step by step, the short
+        edges' sum read from ``win`` (B, C, N, span), the sent values of the steps before the
+        block, with weights ``w_short``; without delays it is evaluated at every stage.
+
+        Returns:
+            (x, eta, observables (n_obs, B, k, N) or None, sent values P (B, C, N, k) or None).
+        """
         fn = self._local
         if self.compile and k == self.block_len:
             if self._compiled is None:
                 self._compiled = _compiled(self)
             fn = self._compiled
-        return fn(x, U, xi, F, eta, tuple(values), k)
+        return fn(x, U, xi, F, eta, tuple(values), k, win, w_short)
 
-    def _local(self, x, U, xi, F, eta, values, k):
+    def _local(self, x, U, xi, F, eta, values, k, win, w_short):
         self.install(values)
+        short = self.delays.short if win is not None else None
+        if short is not None:  # the window grows by the block's own sent values
+            win = torch.cat([win, win.new_zeros(*win.shape[:3], self.block_len)], dim=-1)
+            w_short = w_short.unsqueeze(1)  # (B, 1, N, E)
         model, coupling, integ, dt = self.model, self.coupling, self.integrator, self.dt
         G = self.net.params["G"]
         W = self.W
@@ -294,7 +373,11 @@ class Plan:
             if self.noise is not None:
                 dW, eta = self.noise.apply(eta, xi[j], dt)
             if U is not None:
-                c = coupling.post(G, U[..., j], model.coupled_observable(x), strength)
+                Uj = U[..., j]
+                if short is not None:
+                    sent = win.reshape(-1).index_select(0, short.src + j)
+                    Uj = Uj + (sent.view(*Uj.shape, -1) * w_short).sum(-1)
+                c = coupling.post(G, Uj, model.coupled_observable(x), strength)
                 x_new = integ.step(lambda s, c=c, u=u: model.derivative(s, c, u), x, dt, dW)
             else:
                 c = None
@@ -310,6 +393,8 @@ class Plan:
             x = x_new
             if U is not None:
                 P.append(coupling.pre(model.coupled_observable(x)))
+                if short is not None:
+                    win[..., short.span + j] = P[-1]
         rec = torch.stack([torch.stack(o, dim=1) for o in obs]) if obs else None
         return x, eta, rec, (torch.stack(P, dim=-1) if P else None)
 
@@ -319,7 +404,8 @@ class Plan:
         return [(s, min(K, n - s)) for s in range(0, n, K)]
 
     def run_segment(self, t0: int, n: int, x: Tensor, hist: Tensor | None, eta: Tensor | None,
-                    values: list[Tensor], sums: list[LaggedSum] | None, keep: bool = False):
+                    values: list[Tensor], sums: list[LaggedSum] | None,
+                    w_short: Tensor | None = None, keep: bool = False):
         """Steps ``t0 .. t0 + n - 1`` without a graph. Returns (records, x, hist, eta) and, with
         ``keep``, the history buffer and the block-start states for the backward pass."""
         L = self.delays.max_lag if self.delays is not None else 0
@@ -341,8 +427,9 @@ class Plan:
                     with record_function("brainfit.noise"):
                         xi = self.stream.draws(t0 + s, k)
                 F = self.forcing(t0 + s, k)
+                win = self.window(buf, L + s) if w_short is not None else None
                 with record_function("brainfit.local"):
-                    x, eta, rec, P = self.local(x, U, xi, F, eta, values, k)
+                    x, eta, rec, P = self.local(x, U, xi, F, eta, values, k, win, w_short)
                 if buf is not None:
                     buf[..., L + 1 + s:L + 1 + s + k] = P
                 if rec is not None:
@@ -352,6 +439,11 @@ class Plan:
         if keep:
             return (rec, x, hist_end, eta), buf, starts
         return rec, x, hist_end, eta
+
+    def window(self, buf: Tensor, col: int) -> Tensor:
+        """The short edges' window: the sent values of the ``span`` steps up to the block start
+        (at column ``col`` of ``buf``)."""
+        return buf[..., col + 1 - self.delays.short.span:col + 1].contiguous()
 
     def reduce(self, rec: Tensor) -> Tensor:
         """Per-step observables (n_obs, B, n, N) -> one per record period."""
@@ -403,8 +495,8 @@ class _Segment(torch.autograd.Function):
         sums = _sums(plan, weights, n)
         none = lambda t: None if t.numel() == 0 else t  # noqa: E731
         with torch.no_grad():
-            rec, x_end, hist_end, eta_end = plan.run_segment(t0, n, x, none(hist), none(eta),
-                                                             values, sums)
+            rec, x_end, hist_end, eta_end = plan.run_segment(
+                t0, n, x, none(hist), none(eta), values, sums, _short_weights(plan, weights))
         ctx.plan, ctx.t0, ctx.n, ctx.nw = plan, t0, n, nw
         ctx.save_for_backward(x, hist, eta, *tensors)
         empty = x.new_zeros(0)
@@ -416,12 +508,19 @@ class _Segment(torch.autograd.Function):
             return (None, None, None) + _backward(ctx, g_rec, g_x, g_hist, g_eta)
 
 
+def _short_weights(plan: Plan, weights: list[Tensor]) -> Tensor | None:
+    d = plan.delays
+    return None if d is None or d.short is None else d.short.weights(weights)
+
+
 def _sums(plan: Plan, weights: list[Tensor], n: int, transpose: bool = False
           ) -> list[LaggedSum] | None:
+    """The long edges' lagged sums over a segment of n steps (or their transposes)."""
     d = plan.delays
     if d is None:
         return None
     L = d.max_lag
+    weights = [w.detach() * lg for w, lg in zip(weights, d.long)]
     if transpose:  # read gU ahead: gP_j(s) = sum_i A_ij gU_i(s + l_ij)
         return [LaggedSum(A.transpose(-1, -2), -lag.transpose(-1, -2), n + 2 * L + 1,
                           plan.B, plan.C) for A, lag in zip(weights, d.lags)]
@@ -431,72 +530,85 @@ def _sums(plan: Plan, weights: list[Tensor], n: int, transpose: bool = False
 def _backward(ctx, g_rec, g_x, g_hist, g_eta):
     plan, t0, n, nw = ctx.plan, ctx.t0, ctx.n, ctx.nw
     x0, hist0, eta0, *tensors = ctx.saved_tensors
-    weights, values = list(tensors[:nw]), list(tensors[nw:])
+    weights, values = [w.detach() for w in tensors[:nw]], list(tensors[nw:])
     need = ctx.needs_input_grad[3:]
     none = lambda t: None if t is None or t.numel() == 0 else t  # noqa: E731
-    fwd_sums = _sums(plan, [w.detach() for w in weights], n)
+    d = plan.delays
+    short = d.short if d is not None else None
+    fwd_sums = _sums(plan, weights, n)
     with torch.no_grad():
         _, buf, starts = plan.run_segment(t0, n, x0, none(hist0), none(eta0), values, fwd_sums,
-                                          keep=True)
-    L = plan.delays.max_lag if plan.delays is not None else 0
-    delayed = plan.delays is not None
-    if delayed:
-        back_sums = _sums(plan, [w.detach() for w in weights], n, transpose=True)
+                                          _short_weights(plan, weights), keep=True)
+    L = d.max_lag if d is not None else 0
+    if d is not None:
+        back_sums = _sums(plan, weights, n, transpose=True)
         gP = buf.new_zeros(buf.shape)  # P times t0 - L .. t0 + n
         if none(g_hist) is not None:
             gP[..., n:] += g_hist
         gU = buf.new_zeros(plan.B, plan.C, plan.N, n + 2 * L + 1)  # U times t0 - L .. t0 + n + L
     g_steps = plan.expand(g_rec) if none(g_rec) is not None else None
-    gx = none(g_x)
-    geta = none(g_eta)
-    g_weights = [torch.zeros_like(w) if need[3 + m] else None for m, w in enumerate(weights)]
+    gx, geta = none(g_x), none(g_eta)
+    want_w = [bool(need[3 + m]) for m in range(nw)]
+    g_weights = [torch.zeros_like(w) if ww else None for w, ww in zip(weights, want_w)]
+    want = [bool(need[3 + nw + m]) for m in range(len(values))]
     g_values: list[Tensor | None] = [None] * len(values)
-    want = [need[3 + nw + m] for m in range(len(values))]
     for (s, k), (xs, es) in zip(reversed(plan.blocks(n)), reversed(starts)):
-        U, kept = None, None
-        if delayed:
-            # the gradient reaching P at this block's new steps t0+s+1 .. t0+s+k comes from
-            # later steps only (K <= min lag + 1): read it from gU
+        U, kept, win = None, None, None
+        if d is not None:
+            # the gradient reaching P at this block's new steps t0+s+1 .. t0+s+k through the
+            # long edges comes from later steps only (their lags are >= K - 1): read it from gU
             gP[..., L + 1 + s:L + 1 + s + k] += _lagged(back_sums, gU, L + 1 + s, k)[0]
-            U, kept = _lagged(fwd_sums, buf, L + s, k, keep=any(g is not None
-                                                                  for g in g_weights))
+            U, kept = _lagged(fwd_sums, buf, L + s, k, keep=any(want_w))
+            if short is not None:
+                win = plan.window(buf, L + s)
         with torch.enable_grad():
             xl = xs.detach().requires_grad_()
             el = None if es is None else es.detach().requires_grad_()
             Ul = None if U is None else U.requires_grad_()
+            wl = None if win is None else win.detach().requires_grad_()
+            Al = [w.requires_grad_(ww) for w, ww in zip([w.clone() for w in weights], want_w)]
             leaves = [v.detach().requires_grad_(w) for v, w in zip(values, want)]
             plan.install(leaves)
             F = plan.forcing(t0 + s, k)
             xi = plan.stream.draws(t0 + s, k) if plan.stream is not None else None
-            xe, ee, rec, P = plan.local(xl, Ul, xi, F, el, leaves, k)
+            ws = short.weights(Al) if win is not None else None
+            xe, ee, rec, P = plan.local(xl, Ul, xi, F, el, leaves, k, wl, ws)
             outs, gouts = [], []
             for out, g in ((xe, gx), (ee, geta),
                            (rec, None if g_steps is None else g_steps[:, :, s:s + k]),
-                           (P, gP[..., L + 1 + s:L + 1 + s + k] if delayed else None)):
+                           (P, gP[..., L + 1 + s:L + 1 + s + k] if d is not None else None)):
                 if out is not None and g is not None and out.requires_grad:
                     outs.append(out)
                     gouts.append(g)
-            ins = [xl] + ([el] if el is not None and el.requires_grad else []) \
-                + ([Ul] if Ul is not None else []) + [v for v in leaves if v.requires_grad]
-            grads = torch.autograd.grad(outs, ins, gouts, allow_unused=True) if outs else \
-                [None] * len(ins)
-        grads = list(grads)
+            ins = [t for t in [xl, el, Ul, wl] if t is not None]
+            ins += [a for a in Al if a.requires_grad] + [v for v in leaves if v.requires_grad]
+            grads = list(torch.autograd.grad(outs, ins, gouts, allow_unused=True) if outs
+                         else [None] * len(ins))
         gx = _zero_none(grads.pop(0), xs)
-        if el is not None and el.requires_grad:
+        if el is not None:
             geta = _zero_none(grads.pop(0), es)
         if Ul is not None:
             gUb = _zero_none(grads.pop(0), U)
             gU[..., L + s:L + s + k] = gUb
             for m, gw in enumerate(g_weights):
                 if gw is not None:
-                    gw += fwd_sums[m].weight_grad(gUb, kept[m])
+                    gw += fwd_sums[m].weight_grad(gUb, kept[m]) * d.long[m]
+        if wl is not None:
+            g = grads.pop(0)
+            if g is not None:  # short edges reaching back before the block
+                gP[..., L + s + 1 - short.span:L + s + 1] += g
+        for m, ww in enumerate(want_w):
+            if ww:
+                g = grads.pop(0)
+                if g is not None:
+                    g_weights[m] += g
         for m, w in enumerate(want):
             if w:
                 g = grads.pop(0)
                 if g is not None:
                     g_values[m] = g if g_values[m] is None else g_values[m] + g
     g_hist0 = None
-    if delayed and need[1]:
+    if d is not None and need[1]:
         gP[..., :L + 1] += _lagged(back_sums, gU, 0, L + 1)[0]
         g_hist0 = gP[..., :L + 1]
     return (gx if need[0] else None, g_hist0, geta if need[2] else None, *g_weights,
