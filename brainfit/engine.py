@@ -295,9 +295,9 @@ class Plan:
         # gathered once per block, the others step by step inside it
         counts = torch.stack([torch.bincount(o[edge], minlength=max_lag + 1) for o in offs]).sum(0)
         below = torch.cumsum(counts, 0).tolist()  # edges with lag <= l
-        total = below[-1]
-        K = min(range(1, MAX_BLOCK + 1), key=lambda k: _block_cost(
-            total - (below[k - 2] if k >= 2 else 0), below[k - 2] if k >= 2 else 0, k))
+        short_at = lambda k: below[min(k - 2, max_lag)] if k >= 2 else 0  # noqa: E731
+        K = min(range(1, MAX_BLOCK + 1),
+                key=lambda k: _block_cost(below[-1] - short_at(k), short_at(k), k))
         self.block_len = K
         long = [edge & (o >= K - 1) for o in offs]
         short_masks = [edge & (o < K - 1) for o in offs]

@@ -16,11 +16,14 @@ import torch
 from brainfit import models
 from brainfit.bold import BalloonWindkessel
 from brainfit.coupling import Coupling
+from brainfit.engine import check_engine
 from brainfit.network import BrainNetwork
 from brainfit.noise import create as create_noise
 from brainfit.simulator import BoldSimulator
 
 NETWORK_PARAMS = tuple(BrainNetwork.param_specs)
+#: ``trainer.compile: auto`` compiles when one simulation has at least this many steps
+COMPILE_STEPS = 200_000
 
 
 @dataclass
@@ -149,6 +152,11 @@ class TrainerConfig:
         eval_seconds: BOLD simulated per evaluation, s (None: the held-out part's length).
         resume: checkpoint to continue from.
         progress: progress bars.
+        engine: ``fast`` (blocked delays, reverse-time backward in bounded memory) or
+            ``reference`` (the plain per-step loop); see :mod:`brainfit.engine`.
+        compile: compile the fast engine's inner loop (``true``/``false``), or ``auto``: compile
+            when one simulation has at least :data:`COMPILE_STEPS` steps, where the one-off
+            compilation (tens of seconds) pays for itself.
     """
 
     _target_: str = "brainfit.fit.TrainerConfig"
@@ -170,6 +178,8 @@ class TrainerConfig:
     eval_seconds: float | None = None
     resume: str | None = None
     progress: bool = True
+    engine: str = "fast"
+    compile: Any = "auto"
 
     def __post_init__(self) -> None:
         checks = {
@@ -190,6 +200,9 @@ class TrainerConfig:
             checks["truncate"] = self.truncate >= 1
         if self.clip_grad is not None:
             checks["clip_grad"] = self.clip_grad > 0
+        if self.compile not in (True, False, "auto"):
+            raise ValueError(f"trainer.compile must be true, false or auto, got {self.compile!r}")
+        check_engine(self.engine)
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"trainer settings out of range: "

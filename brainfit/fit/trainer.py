@@ -32,7 +32,8 @@ from brainfit.checkpoint import (
     write_csv,
 )
 from brainfit.data import Cohort, Preprocessing, sc_fc_baseline
-from brainfit.fit.spec import NetworkSpec, TrainerConfig, build_simulator
+from brainfit.fit import memory
+from brainfit.fit.spec import COMPILE_STEPS, NetworkSpec, TrainerConfig, build_simulator
 from brainfit.losses import Objective, SimulatedBoldFilter, Targets, normalized_psd
 from brainfit.network import SimulationDiverged
 
@@ -89,6 +90,7 @@ class Trainer:
             spec, coupling, bold, rep(self.train_batch.weights), rep(self.train_batch.lengths),
             self.maps).to(device=self.device, dtype=self.dtype)
         self.elements = [(sid, r) for sid in self.ids for r in range(R)]
+        self._set_engine()
         self._spread_restarts()
         params = [p for p in self.simulator.parameters() if p.requires_grad]
         if not params:
@@ -187,6 +189,23 @@ class Trainer:
                     noise[first] = 0
                     with torch.no_grad():
                         raw.add_(noise)
+
+    def _set_engine(self) -> None:
+        """``trainer.engine`` and ``trainer.compile`` (``auto``: compile long simulations)."""
+        cfg, net = self.cfg, self.simulator.network
+        net.engine = cfg.engine
+        steps = (cfg.burn_in + self.n_volumes * self.tr) * 1000.0 / self.dt
+        net.compile = bool(steps >= COMPILE_STEPS if cfg.compile == "auto" else cfg.compile)
+        if net.compile and cfg.engine == "fast":
+            log.info("engine: fast, compiled (%d steps a simulation; the first one compiles)",
+                     steps)
+        need = memory.training_step_bytes(
+            net, len(self.elements), self.dt, steps * self.dt / 1000.0, self.simulator.bold.dt,
+            cfg.chunk, cfg.checkpoint_chunks)
+        log.info("memory: about %.2f GiB per training step (%s engine)", need / 2**30,
+                 cfg.engine)
+        memory.check_fits(need, memory.available_bytes(self.device), cfg.engine,
+                          cfg.checkpoint_chunks)
 
     # -- one step --------------------------------------------------------------------------------
     def simulate(self, n_volumes: int, dt: float, generator: torch.Generator) -> Tensor:

@@ -1,0 +1,97 @@
+"""The memory a training step needs, estimated before a fit starts.
+
+A fit that would exhaust the machine should say so at once, with the setting that fixes it, not
+after minutes of swapping. :func:`training_step_bytes` estimates the peak of one training step
+(forward + backward) from the sizes involved; :func:`check_fits` compares it with the memory
+available (``MemAvailable`` on Linux, free GPU memory on CUDA) and raises ``MemoryError`` with
+the fixes when it does not fit.
+
+What each engine keeps (B batch, N regions, S states, C coupling channels, L the longest delay in
+steps, T steps of a simulation, e the bytes of a value):
+
+- ``fast``: per segment of ``s`` steps its inputs (a state and L + 1 steps of history), at most
+  one segment's recomputed history (``s B N (2C + S + 1) e``, about
+  :data:`~brainfit.engine.SEGMENT_BYTES`) and one block's graph; plus the BOLD-rate records and the
+  haemodynamic head's graph. Of the neural steps only the segment inputs grow with T.
+- ``reference``: every step's graph (about 40 values per state variable and, with delays, the
+  B N N gather index of 8 bytes), T times; with ``checkpoint_chunks`` one chunk's worth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from brainfit import engine
+from brainfit.network import BrainNetwork
+
+#: values saved per state variable per step by the reference loop's graph (measured: Heun steps
+#: of the rate models keep 30-50)
+REFERENCE_VALUES_PER_STATE = 40
+#: values the haemodynamic head keeps per region and BOLD step
+BOLD_VALUES = 30
+#: fraction of the available memory a step may plan to use
+HEADROOM = 0.8
+
+
+def training_step_bytes(net: BrainNetwork, batch: int, dt: float, seconds: float,
+                        bold_dt: float, chunk_seconds: float, checkpoint: bool) -> int:
+    """Estimated peak bytes of one forward + backward through ``seconds`` of simulation.
+
+    Args:
+        net: the network (its engine, delays, coupling and dtype are used).
+        batch: B.
+        dt: neural step, ms.
+        seconds: simulated time per step (burn-in included), s.
+        bold_dt: the haemodynamic step, s.
+        chunk_seconds: simulation chunk, s (``checkpoint_chunks`` keeps one chunk's graph).
+        checkpoint: ``trainer.checkpoint_chunks``.
+    """
+    e = net.weights.element_size()
+    N, S, C = net.n_regions, net.model.n_states, net.coupling.channels
+    T = int(seconds * 1000.0 / dt)
+    L = int(math.ceil(net.max_delay() / dt)) + 1 if net.has_delays else 0
+    bold = int(seconds / bold_dt) * BOLD_VALUES * batch * N * e
+    if net.engine == "fast":
+        per_step = batch * N * (2 * C + S + 1) * e
+        seg = max(1, min(engine.MAX_SEGMENT, engine.SEGMENT_BYTES // per_step))
+        inputs = math.ceil(T / seg) * batch * N * (S + C * (L + 1)) * e
+        recompute = seg * per_step + batch * C * N * (2 * L + 1) * e
+        block = engine.MAX_BLOCK * REFERENCE_VALUES_PER_STATE * batch * S * N * e
+        return inputs + recompute + block + bold
+    per_step = REFERENCE_VALUES_PER_STATE * batch * S * N * e
+    if net.has_delays:
+        per_step += batch * N * N * 8 * (2 if net.interpolate_delays else 1)
+    kept = T if not checkpoint else min(T, int(chunk_seconds * 1000.0 / dt))
+    return kept * per_step + bold
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory a fit may use now: free GPU memory, or ``MemAvailable`` (None if unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits(need: int, available: int | None, engine_name: str, checkpoint: bool) -> None:
+    """Raise ``MemoryError`` naming the fixes when ``need`` exceeds the usable memory."""
+    if available is None or need <= HEADROOM * available:
+        return
+    fixes = []
+    if engine_name != "fast":
+        fixes.append("trainer.engine=fast (memory bounded whatever the length)")
+        if not checkpoint:
+            fixes.append("trainer.checkpoint_chunks=true with a short trainer.chunk")
+    fixes += ["a shorter trainer.sim_seconds", "fewer trainer.restarts or subjects per run",
+              "a coarser trainer.dt"]
+    raise MemoryError(
+        f"a training step would need about {need / 2**30:.1f} GiB but {available / 2**30:.1f} "
+        f"GiB are available; use " + ", or ".join(fixes))
