@@ -56,6 +56,8 @@ GATHER_ELEMENTS = 1 << 22
 SEGMENT_BYTES = 64 << 20
 #: longest segment, in steps (finiteness is checked at segment ends)
 MAX_SEGMENT = 20000
+#: a delay-free simulation whose whole graph stays below this keeps it (plain backpropagation)
+DIRECT_BYTES = 512 << 20
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
@@ -299,6 +301,9 @@ class Plan:
         K = min(range(1, MAX_BLOCK + 1),
                 key=lambda k: _block_cost(below[-1] - short_at(k), short_at(k), k))
         self.block_len = K
+        # the history reaches back at least K - 1 steps, so that an edge outside the gather
+        # (weight 0 there) can read a run of K values already written
+        max_lag = max(max_lag, K - 1)
         long = [edge & (o >= K - 1) for o in offs]
         short_masks = [edge & (o < K - 1) for o in offs]
         offs = [torch.where(lg, o, torch.full_like(o, max_lag)) for lg, o in zip(long, offs)]
@@ -622,6 +627,11 @@ def _zero_none(g: Tensor | None, like: Tensor) -> Tensor:
 # ------------------------------------------------------------------------------------- driver
 
 
+def graph_bytes_per_step(plan: Plan) -> int:
+    """Rough bytes of autograd graph one eager step keeps (about 40 values per state)."""
+    return 40 * plan.B * plan.S * plan.N * plan.W.element_size()
+
+
 def segment_steps(plan: Plan, every: int) -> int:
     """Steps per segment: a multiple of the record period whose history fits SEGMENT_BYTES."""
     per_step = plan.B * plan.N * (2 * plan.C + len(plan.names) + plan.S) * plan.W.element_size()
@@ -655,17 +665,27 @@ def run(net, state, dt: float, n_steps: int, names: list[str], every: int, avera
         weights = plan.delays.weights if plan.delays is not None else []
         eta = state.noise
         seg = segment_steps(plan, every)
+        # without a graph, or without delays and a graph small enough to keep, plain autograd
+        # through the blocks is cheaper than the recomputing backward (same numbers)
+        direct = not torch.is_grad_enabled() or (
+            not net.has_delays and n_steps * graph_bytes_per_step(plan) <= DIRECT_BYTES)
         recs, step = [], state.step
         done = 0
         while done < n_steps:
             n = min(seg, n_steps - done)
-            empty = x.new_zeros(0)
-            rec, x, hist_out, eta_out = _Segment.apply(
-                plan, step, n, x, empty if hist is None else hist,
-                empty if eta is None else eta, *weights, *values)
-            hist = hist_out if net.has_delays else None
-            eta = eta_out if eta_out.numel() else None
-            if rec.numel():
+            if direct:
+                rec, x, hist, eta = plan.run_segment(step, n, x, hist, eta, values,
+                                                     _sums(plan, weights, n),
+                                                     _short_weights(plan, weights))
+            else:
+                empty = x.new_zeros(0)
+                rec, x, hist, eta = _Segment.apply(
+                    plan, step, n, x, empty if hist is None else hist,
+                    empty if eta is None else eta, *weights, *values)
+                hist = hist if net.has_delays else None
+                eta = eta if eta.numel() else None
+                rec = rec if rec.numel() else None
+            if rec is not None:
                 recs.append(rec)
             step += n
             done += n

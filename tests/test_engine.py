@@ -259,3 +259,21 @@ def test_fast_equals_reference_on_cuda():
 
 def test_every_model_is_covered():
     assert sorted(MODELS) == sorted(models.available())
+
+
+@pytest.mark.parametrize("length", [0.5, 4.0])  # every lag below the block length; mixed
+def test_no_unwritten_memory_is_read(length):
+    """With deterministic algorithms on, torch fills new tensors with NaN: any read of a history
+    column not yet written would show."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        n = 4
+        W = torch.rand(n, n, dtype=F64)
+        m = create64("hopf", n_regions=n)
+        net = BrainNetwork(m, W, torch.rand(n, n, dtype=F64) * length, speed=1.0,
+                           noise=WhiteNoise(m.state_names, 1e-3).double()).double()
+        out, _ = net.simulate(20.0, 0.1, generator=torch.Generator().manual_seed(0))
+        assert torch.isfinite(out).all()
+    finally:
+        torch.use_deterministic_algorithms(previous)

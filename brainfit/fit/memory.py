@@ -53,7 +53,9 @@ def training_step_bytes(net: BrainNetwork, batch: int, dt: float, seconds: float
     T = int(seconds * 1000.0 / dt)
     L = int(math.ceil(net.max_delay() / dt)) + 1 if net.has_delays else 0
     bold = int(seconds / bold_dt) * BOLD_VALUES * batch * N * e
-    if net.engine == "fast":
+    direct = not net.has_delays and T * REFERENCE_VALUES_PER_STATE * batch * S * N * e \
+        <= engine.DIRECT_BYTES  # the fast engine keeps a small delay-free graph whole
+    if net.engine == "fast" and not direct:
         per_step = batch * N * (2 * C + S + 1) * e
         seg = max(1, min(engine.MAX_SEGMENT, engine.SEGMENT_BYTES // per_step))
         inputs = math.ceil(T / seg) * batch * N * (S + C * (L + 1)) * e
