@@ -372,11 +372,12 @@ class Plan:
         strength = W.sum(-1) if U is not None else None
         obs: list[list[Tensor]] = [[] for _ in self.names]
         P: list[Tensor] = []
+        sigma = self.noise.sigma_bsn() if self.noise is not None else None
         for j in range(k):
             u = None if F is None else F[j]
             dW = None
             if self.noise is not None:
-                dW, eta = self.noise.apply(eta, xi[j], dt)
+                dW, eta = self.noise.apply(eta, xi[j], dt, sigma)
             if U is not None:
                 Uj = U[..., j]
                 if short is not None:

@@ -74,7 +74,8 @@ class Noise(nn.Module):
         vals = torch.broadcast_tensors(*vals)
         return torch.stack(vals, dim=-2 if vals[0].dim() >= 1 else 0)
 
-    def _sigma_bsn(self) -> Tensor:
+    def sigma_bsn(self) -> Tensor:
+        """The amplitudes broadcastable to (B, S, N)."""
         s = self.sigma()
         return s[:, None] if s.dim() == 1 else s  # (S,) -> (S, 1)
 
@@ -85,13 +86,14 @@ class Noise(nn.Module):
     def increment(self, noise_state: Tensor | None, shape: torch.Size, dt: float,
                   generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
         """Draw xi ~ N(0, 1) of ``shape`` from ``generator`` and :meth:`apply` it."""
-        sig = self._sigma_bsn()
+        sig = self.sigma_bsn()
         return self.apply(noise_state, self._randn(shape, generator, sig.dtype, sig.device), dt)
 
-    def apply(self, noise_state: Tensor | None, xi: Tensor, dt: float
-              ) -> tuple[Tensor, Tensor | None]:
+    def apply(self, noise_state: Tensor | None, xi: Tensor, dt: float,
+              sigma: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """The increment (B, S, N) of one step of ``dt`` ms from standard normals ``xi``, and the
-        next noise state."""
+        next noise state; ``sigma`` (from :meth:`sigma_bsn`) saves rebuilding the amplitudes
+        every step."""
         raise NotImplementedError
 
     @staticmethod
@@ -106,8 +108,9 @@ class Noise(nn.Module):
 class WhiteNoise(Noise):
     """Additive white (Wiener) noise; ``sigma_s`` in state units / sqrt(ms)."""
 
-    def apply(self, noise_state, xi, dt):
-        return self._sigma_bsn() * math.sqrt(dt) * xi, None
+    def apply(self, noise_state, xi, dt, sigma=None):
+        sig = self.sigma_bsn() if sigma is None else sigma
+        return sig * math.sqrt(dt) * xi, None
 
 
 class OrnsteinUhlenbeckNoise(Noise):
@@ -128,10 +131,10 @@ class OrnsteinUhlenbeckNoise(Noise):
 
     def init_state(self, shape, dtype, device, generator=None):
         # start in the stationary distribution
-        return self._sigma_bsn().to(dtype) * self._randn(shape, generator, dtype, device)
+        return self.sigma_bsn().to(dtype) * self._randn(shape, generator, dtype, device)
 
-    def apply(self, noise_state, xi, dt):
-        sig = self._sigma_bsn()
+    def apply(self, noise_state, xi, dt, sigma=None):
+        sig = self.sigma_bsn() if sigma is None else sigma
         if noise_state is None:
             noise_state = torch.zeros_like(xi)
         decay = math.exp(-dt / self.tau)
