@@ -572,7 +572,7 @@ def _backward(ctx, g_rec, g_x, g_hist, g_eta):
             el = None if es is None else es.detach().requires_grad_()
             Ul = None if U is None else U.requires_grad_()
             wl = None if win is None else win.detach().requires_grad_()
-            Al = [w.requires_grad_(ww) for w, ww in zip([w.clone() for w in weights], want_w)]
+            Al = [w.clone().requires_grad_() if ww else w for w, ww in zip(weights, want_w)]
             leaves = [v.detach().requires_grad_(w) for v, w in zip(values, want)]
             plan.install(leaves)
             F = plan.forcing(t0 + s, k)
