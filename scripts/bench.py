@@ -46,7 +46,10 @@ Modes (one per run):
   job runs in a subprocess that wraps ``Trainer.step`` / ``Trainer.evaluate`` with timers, so
   the epoch (simulation + loss + backward + optimiser step), the evaluation and the set-up are
   reported separately, with the whole wall time and peak resident size. ``--epoch-engine
-  reference fast`` adds ``trainer.engine=...``; ``--epoch-overrides`` adds any other override.
+  reference fast`` adds ``trainer.engine=...``, ``--epoch-compile false true auto`` adds
+  ``trainer.compile=...`` (where a run compiles, give ``--epoch-count 2``: the first epoch
+  includes the compilation and is reported apart); ``--epoch-overrides`` adds any other
+  override (e.g. ``trainer.sim_seconds=90``).
 - ``--phases``: a torch.profiler breakdown of one configuration (default: the ``bold`` bench,
   ``fwdbwd``, B = 16, N = 80) over the engine's ``record_function`` labels (``brainfit.gather``,
   ``brainfit.local``, ``brainfit.noise``, ``brainfit.bold``, ``brainfit.backward``), plus the
@@ -105,6 +108,7 @@ DEFAULT_BENCHES = ("network", "jansen_rit", "hopf_fit")
 MODES = ("fwd", "fwdbwd")
 ENGINES = ("default", "reference", "fast")
 COMPILE = ("off", "on")
+EPOCH_COMPILE = ("default", "false", "true", "auto")
 EPOCH_JOBS = {
     "default": (),
     "jansen_rit": ("model=jansen_rit",),
@@ -462,7 +466,10 @@ def run_speed(spec: dict[str, Any]) -> dict[str, Any]:
     rss0 = rss_now_mib()
     t_first = r.once(probe, mode)[0]  # lazy initialisation, compilation
     rss_probe = rss_peak_mib()
-    t_probe = r.once(probe, mode)[0]
+    if t_first > spec["max_run_seconds"] and not spec.get("compile"):
+        t_probe = t_first  # a slow configuration: no second probe
+    else:
+        t_probe = r.once(probe, mode)[0]
     per_step = t_probe / probe
     capped = []
     if spec["steps"]:
@@ -472,14 +479,14 @@ def run_speed(spec: dict[str, Any]) -> dict[str, Any]:
         steps = min(max(steps, spec["min_steps"]), spec["max_steps"])
         most = int(spec["max_run_seconds"] / max(per_step, 1e-9))
         if most < steps:
-            steps, capped = max(most, probe), capped + ["time"]
+            steps, capped = max(most, 2), capped + ["time"]
         limit = spec.get("max_rss_mib")
         if limit and mode == "fwdbwd" and device.type == "cpu":
             # graph memory per step, from the first probe (overestimates: it includes set-up)
             per_step_mib = max(rss_probe - rss0, 1.0) / probe
             most = int((0.5 * limit - r.rss_base) / per_step_mib)
             if most < steps:
-                steps, capped = max(most, probe), capped + ["memory"]
+                steps, capped = max(most, 2), capped + ["memory"]
         steps = r.legal(steps)
     if steps != probe or spec.get("compile"):
         r.once(steps, mode)  # warm-up at the timed shapes
@@ -551,18 +558,24 @@ def run_phases(spec: dict[str, Any]) -> dict[str, Any]:
                 return name
         return "bench.backward" if e.thread != windows["bench.forward"].thread else "bench.forward"
 
-    def nested_in_label(e) -> bool:
+    def label_parent(e):
         p = e.cpu_parent
         while p is not None:
             if p.name in labels:
-                return True
+                return p
             p = p.cpu_parent
-        return False
+        return None
 
     phases: dict[str, dict[str, Any]] = {
-        label: {"calls": 0, "forward_ms": 0.0, "backward_ms": 0.0, "nested_ms": 0.0}
-        for _, label in PHASE_LABELS}
+        label: {"calls": 0, "forward_ms": 0.0, "backward_ms": 0.0, "nested_ms": 0.0,
+                "exclusive_ms": 0.0} for _, label in PHASE_LABELS}
     outer = {"bench.forward": 0.0, "bench.backward": 0.0}  # time in top-level labels
+    inner: dict[int, float] = {}  # id of a label event -> time of the labels nested in it
+    for e in events:
+        if e.name in labels:
+            parent = label_parent(e)
+            if parent is not None:
+                inner[id(parent)] = inner.get(id(parent), 0.0) + e.cpu_time_total / 1000.0
     for e in events:
         if e.name in labels:
             row = phases[e.name]
@@ -570,19 +583,25 @@ def run_phases(spec: dict[str, Any]) -> dict[str, Any]:
             where = window_of(e)
             row["calls"] += 1
             row["forward_ms" if where == "bench.forward" else "backward_ms"] += ms
-            if nested_in_label(e):
-                row["nested_ms"] += ms  # inside another label: counted in the outer one
+            row["exclusive_ms"] += ms - inner.get(id(e), 0.0)
+            if label_parent(e) is not None:
+                row["nested_ms"] += ms  # e.g. recomputation inside the custom backward
             else:
                 outer[where] += ms
     fwd_ms = windows["bench.forward"].cpu_time_total / 1000.0
     bwd_ms = windows["bench.backward"].cpu_time_total / 1000.0 if "bench.backward" in windows \
         else 0.0
-    ops = []
-    for a in prof.key_averages():
-        if a.key.startswith(("brainfit.", "bench.", "ProfilerStep")):
+    by_op: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.name.startswith(("brainfit.", "bench.", "ProfilerStep")):
             continue
-        ops.append({"name": a.key, "calls": a.count, "self_ms": a.self_cpu_time_total / 1000.0})
-    ops.sort(key=lambda o: -o["self_ms"])
+        o = by_op.setdefault(e.name, {"name": e.name, "calls": 0, "self_ms": 0.0,
+                                      "forward_ms": 0.0, "backward_ms": 0.0})
+        ms = e.self_cpu_time_total / 1000.0
+        o["calls"] += 1
+        o["self_ms"] += ms
+        o["forward_ms" if window_of(e) == "bench.forward" else "backward_ms"] += ms
+    ops = sorted(by_op.values(), key=lambda o: -o["self_ms"])
     return {
         "kind": "phases", "bench": spec["bench"], "mode": mode, "batch": r.B, "regions": r.N,
         "engine": spec.get("engine") or "default", "compile": bool(spec.get("compile")),
@@ -790,7 +809,7 @@ def run_epoch(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     out = {"kind": "epoch", "job": spec["job"], "overrides": spec["overrides"],
-           "engine": spec.get("engine") or "default", "compile": bool(spec.get("compile")),
+           "engine": spec.get("engine") or "default", "compile": spec.get("compile", "default"),
            "status": status, "wall_s": wall, "timings": timings, "wrapped": wrapped,
            "rss_after_step_mib": rss_after, "peak_rss_mib": rss_peak_mib(),
            "fit_took_s": fit_took, "log": log_lines, "threads": torch.get_num_threads()}
@@ -1067,6 +1086,10 @@ def variant_name(engine: str, compiled: bool) -> str:
     return engine + (" +compile" if compiled else "")
 
 
+def epoch_variant(engine: str, comp: str) -> str:
+    return engine + ("" if comp == "default" else f", compile={comp}")
+
+
 def _err(r: dict[str, Any], width: int = 70) -> str:
     return "ERROR: " + r["error"].replace("\n", " ")[:width]
 
@@ -1283,8 +1306,10 @@ def main_vs_neurolib(args: argparse.Namespace, tree: Path) -> list[dict[str, Any
              f"head step {r0['bold_dt_s']:g} s through BoldSimulator, one shared connectome for "
              f"the batch, {r0['delay_steps']} delay steps, median of {args.repeats} runs of "
              f"{r0['seconds_simulated']:g} s simulated after a warm-up, threads "
-             f"{r0.get('threads')}, engine {r0['engine_in_use']}. Ratio > 1: brainfit simulates "
-             "more per second than neurolib (neurolib time x B / brainfit time).")
+             f"{r0.get('threads')}, engine in use: "
+             + ", ".join(sorted({r["engine_in_use"] for r in ok_bf}))
+             + ". Ratio > 1: brainfit simulates more per second than neurolib (neurolib "
+             "time x B / brainfit time).")
     return results
 
 
@@ -1319,18 +1344,17 @@ def main_epochs(args: argparse.Namespace, tree: Path) -> list[dict[str, Any]]:
                     overrides = [*EPOCH_JOBS[job], *base, *args.epoch_overrides]
                     if engine != "default":
                         overrides.append(f"trainer.engine={engine}")
-                    if comp == "on":
-                        overrides.append("trainer.compile=true")
+                    if comp != "default":
+                        overrides.append(f"trainer.compile={comp}")
                     overrides.append(f"hydra.run.dir={run_dir}")
-                    spec = {"kind": "epoch", "job": job, "engine": engine,
-                            "compile": comp == "on", "overrides": overrides,
-                            "run_dir": str(run_dir), "tree": str(tree)}
-                    note(f"epoch [{job} {engine}{' +compile' if comp == 'on' else ''} #{rep + 1}]"
-                         f" python {train} {' '.join(overrides)}")
+                    spec = {"kind": "epoch", "job": job, "engine": engine, "compile": comp,
+                            "overrides": overrides, "run_dir": str(run_dir), "tree": str(tree)}
+                    note(f"epoch [{job} {epoch_variant(engine, comp)} #{rep + 1}] python {train} "
+                         f"{' '.join(overrides)}")
                     r = launch(spec, args.epoch_timeout, args.max_rss_mib, tree=tree, cwd=tree)
                     r.setdefault("job", job)
                     r.setdefault("engine", engine)
-                    r.setdefault("compile", comp == "on")
+                    r.setdefault("compile", comp)
                     results.append(r)
                     note("    " + (r["error"] if "error" in r else
                                    f"epoch {r.get('epoch_s', float('nan')):.1f} s, wall "
@@ -1347,7 +1371,7 @@ def main_epochs(args: argparse.Namespace, tree: Path) -> list[dict[str, Any]]:
     for (job, engine, comp), rs in groups.items():
         ok = [r for r in rs if "error" not in r and "epoch_s" in r]
         head = [f"{job} ({' '.join(EPOCH_JOBS[job]) or 'defaults'})",
-                variant_name(engine, comp)]
+                epoch_variant(engine, comp)]
         if not ok:
             rows.append(head + [_err(rs[0], 80)])
             continue
@@ -1397,36 +1421,42 @@ def main_phases(args: argparse.Namespace, tree: Path) -> list[dict[str, Any]]:
             emit(_err(r, 300))
             continue
         total = r["profiled_forward_ms"] + r["profiled_backward_ms"]
-        header = ["phase", "label", "calls", "forward ms", "backward ms", "share"]
+        header = ["phase", "label", "calls", "in forward ms", "in backward ms", "own ms",
+                  "share (own)"]
         rows = []
         for title, label in PHASE_LABELS:
             p = r["phases"][label]
-            ms = p["forward_ms"] + p["backward_ms"]
+            own = p.get("exclusive_ms", p["forward_ms"] + p["backward_ms"])
             rows.append([title, f"`{label}`", str(p["calls"]), f"{p['forward_ms']:.1f}",
-                         f"{p['backward_ms']:.1f}",
-                         f"{100 * ms / total:.1f}%" if p["calls"] else "missing (0)"])
+                         f"{p['backward_ms']:.1f}", f"{own:.1f}",
+                         f"{100 * own / total:.1f}%" if p["calls"] else "missing (0)"])
         rows.append(["forward, outside the labels", "", "", f"{r['forward_unlabelled_ms']:.1f}",
-                     "", f"{100 * r['forward_unlabelled_ms'] / total:.1f}%"])
+                     "", f"{r['forward_unlabelled_ms']:.1f}",
+                     f"{100 * r['forward_unlabelled_ms'] / total:.1f}%"])
         if r["mode"] == "fwdbwd":
             rows.append(["autograd backward, outside the labels", "", "", "",
-                         f"{r['backward_unlabelled_ms']:.1f}",
+                         f"{r['backward_unlabelled_ms']:.1f}", f"{r['backward_unlabelled_ms']:.1f}",
                          f"{100 * r['backward_unlabelled_ms'] / total:.1f}%"])
         rows.append(["total (profiled)", "", "", f"{r['profiled_forward_ms']:.1f}",
-                     f"{r['profiled_backward_ms']:.1f}", "100%"])
+                     f"{r['profiled_backward_ms']:.1f}", f"{total:.1f}", "100%"])
         md_table(rows, header, left=2)
         emit(f"\nunprofiled (median of {r['repeats']}): {r['unprofiled_s'] * 1e3:.1f} ms = "
              f"forward {r['unprofiled_forward_s'] * 1e3:.1f} + backward "
              f"{r['unprofiled_backward_s'] * 1e3:.1f} ms for {r['steps']} steps "
              f"({r['unprofiled_s'] / r['steps'] * 1e6:.0f} us/step); the profiler's own overhead "
              f"inflates the profiled times, so read the shares. Engine in use: "
-             f"{r['engine_in_use']}. Nested labels are counted once (in the outer one)."
+             f"{r['engine_in_use']}. 'in forward/backward' = inclusive time of the label's calls "
+             "in each pass (a label inside another, e.g. the recomputation inside the custom "
+             "backward, is also in the outer one); 'own' = without the labels nested in it, so "
+             "the shares add up to 100 %."
              + (f" Labels this tree does not emit: {', '.join(r['missing_labels'])}."
                 if r["missing_labels"] else ""))
         emit("\nOperators by self time (all threads):\n")
         tot = r["total_self_ms"] or 1.0
         md_table([[f"`{o['name']}`", str(o["calls"]), f"{o['self_ms']:.1f}",
+                   f"{o.get('forward_ms', 0.0):.1f}", f"{o.get('backward_ms', 0.0):.1f}",
                    f"{100 * o['self_ms'] / tot:.1f}%"] for o in r["top_ops"]],
-                 ["operator", "calls", "self ms", "share"])
+                 ["operator", "calls", "self ms", "in forward", "in backward", "share"])
     return results
 
 
@@ -1646,9 +1676,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "model=wilson_cowan data=hcp; dmf: experiment=deco2014_dmf")
     c.add_argument("--epoch-engine", nargs="+", choices=ENGINES, default=["default"],
                    help="trainer.engine=... variants (default: no override)")
-    c.add_argument("--epoch-compile", nargs="+", choices=COMPILE, default=["off"],
-                   help="trainer.compile=... variants (with on, use --epoch-count 2 or more: "
-                        "the first epoch compiles)")
+    c.add_argument("--epoch-compile", nargs="+", choices=EPOCH_COMPILE, default=["default"],
+                   help="trainer.compile=... variants (default: no override, the job's own; "
+                        "where a run compiles, use --epoch-count 2 or more: the first epoch "
+                        "includes the compilation)")
     c.add_argument("--epoch-overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="extra Hydra overrides for every job, e.g. trainer.sim_seconds=90")
     c.add_argument("--epoch-count", type=positive_int, default=1,
