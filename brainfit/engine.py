@@ -5,15 +5,17 @@ per-step loop that reads like the equations), organised for speed and memory:
 
 **Blocks of K steps.** The delayed input of edge (i, j) at step t is ``pre(x_j)`` at step
 ``t - l_ij`` (``l_ij`` the delay in whole steps; ``pre`` the coupling's elementwise source
-function, see :mod:`brainfit.coupling`). With ``K <= min l_ij + 1`` every delayed value the next K
-steps need is already known when the block starts, so the coupling sums
+function, see :mod:`brainfit.coupling`). For an edge with ``l_ij >= K - 1`` (a *long* edge) every
+delayed value the next K steps need is already known when the block starts, so its share of the
+coupling sums
 
 .. math:: U_i(t + k) = \sum_j W_{ij}\, P_j(t + k - l_{ij}), \qquad k = 0..K-1
 
-are gathered for the whole block at once from a history ``P`` stored time-contiguous per source
-(each edge reads one contiguous run of K values), and the K local steps (model, integrator, noise)
-are elementwise. One gather and one batched matrix product replace K per-step gathers of B*N*N
-random reads.
+is gathered for the whole block at once from a history ``P`` stored time-contiguous per source
+(each edge reads one contiguous run of K values) and summed by a batched matrix product. The
+*short* edges (lags below K - 1; real connectomes have tracts of a few mm) are summed step by step
+inside the block from a small window of recent values. The K local steps (model, integrator,
+noise) are elementwise. K (at most :data:`MAX_BLOCK`) is chosen per simulation by a cost model.
 
 **Noise** comes from a :class:`NoiseStream`: step t's standard normals depend only on the seed and
 t (drawn in blocks from generators seeded per block), so chunking, the block size and the engine
@@ -23,17 +25,21 @@ never change them; the reference path draws from the same stream.
 (a few MB of history each). Each segment is one autograd node (:class:`_Segment`): its forward
 runs without a graph and keeps only its inputs; its backward re-runs the segment, then walks its
 blocks backward in time, rebuilding one block's graph at a time. The gradient reaching a source's
-past values is the same weighted sum run backward in time with W transposed,
-``gP_j(s) = sum_i W_ij gU_i(s + l_ij)``, which by the same argument only needs blocks already
-processed: a gather, never a scatter over the whole buffer. Memory is one segment's history and one
+past values through the long edges is the same weighted sum run backward in time with W
+transposed, ``gP_j(s) = sum_i W_ij gU_i(s + l_ij)``, which by the same argument only needs blocks
+already processed: a gather, never a scatter over the whole buffer (the short edges' part comes
+from each block's own graph). Memory is one segment's history and one
 block's graph, whatever the length of the run.
 
 **Compilation.** With ``compile=True`` the K-step local block is compiled with ``torch.compile``
 (fullgraph): a few tens of seconds once per model and shape, after which a step costs a few
 microseconds at B = 1. Compiled results equal the eager ones to rounding, not bitwise.
 
+Without delays there is nothing to gather: a run without a graph, or a delay-free one whose graph
+is small (:data:`DIRECT_BYTES`), steps the blocks under plain autograd.
+
 Phases are labelled for ``torch.profiler``: ``brainfit.gather``, ``brainfit.local``,
-``brainfit.noise`` and ``brainfit.backward``.
+``brainfit.noise`` and ``brainfit.backward`` (and ``brainfit.bold`` for the haemodynamic head).
 """
 
 from __future__ import annotations

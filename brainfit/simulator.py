@@ -5,10 +5,12 @@ haemodynamic step and is pushed into a :class:`~brainfit.bold.BoldStream`, which
 subject's TR. The neural trajectory is never held whole, so the memory of a forward pass does not
 grow with the session length. For gradients through long sessions:
 
-- ``checkpoint=True`` runs each neural chunk without a graph and recomputes it in the backward
-  pass (gradient checkpointing), so only chunk boundaries and the (small) BOLD-rate drive are
-  kept, plus one chunk's graph at a time during the backward pass; the recomputed chunk draws the
-  same noise because the noise generator's state travels with the chunk. Gradients reach the
+- With the fast engine (the default) memory is bounded already: it recomputes its segments in the
+  backward pass, and ``checkpoint`` is not needed (it is ignored).
+- ``checkpoint=True`` (reference engine) runs each neural chunk without a graph and recomputes it
+  in the backward pass (gradient checkpointing), so only chunk boundaries and the BOLD-rate drive
+  are kept, plus one chunk's graph at a time during the backward pass; the recomputed chunk draws
+  the same noise because the noise depends only on the seed and the step. Gradients reach the
   parameters through ``loss.backward()`` (not ``torch.autograd.grad``).
 - ``truncate=k`` cuts the graph every k chunks (truncated backpropagation through time): gradients
   only flow within windows of k chunks, which keeps them finite and cheaper through long, noisy or
@@ -24,6 +26,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
 from brainfit.bold import BalloonWindkessel, BoldStream
@@ -99,7 +102,8 @@ class BoldSimulator(nn.Module):
             with torch.set_grad_enabled(torch.is_grad_enabled()
                                         and (grad_through_burn_in or not in_burn)):
                 z, state = self._chunk(state, chunk_ms, dt, period, checkpoint and not in_burn)
-                y = stream.push(z)
+                with record_function("brainfit.bold"):
+                    y = stream.push(z)
             out.append(y)
             n_out += y.shape[1]
             k += 1
