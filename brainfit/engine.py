@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -359,12 +360,17 @@ class Plan:
         Returns:
             (x, eta, observables (n_obs, B, k, N) or None, sent values P (B, C, N, k) or None).
         """
-        fn = self._local
+        args = (x, U, xi, F, eta, tuple(values), k, win, w_short)
         if self.compile and k == self.block_len:
             if self._compiled is None:
                 self._compiled = _compiled(self)
-            fn = self._compiled
-        return fn(x, U, xi, F, eta, tuple(values), k, win, w_short)
+            try:
+                return self._compiled(*args)
+            except Exception as err:  # no C++ compiler, an unsupported operation, ...
+                warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); the fast "
+                              f"engine continues without compiling", stacklevel=2)
+                self.compile = self.net.compile = False
+        return self._local(*args)
 
     def _local(self, x, U, xi, F, eta, values, k, win, w_short):
         self.install(values)

@@ -277,3 +277,20 @@ def test_no_unwritten_memory_is_read(length):
         assert torch.isfinite(out).all()
     finally:
         torch.use_deterministic_algorithms(previous)
+
+
+def test_a_failing_compilation_falls_back_to_eager(monkeypatch):
+    def broken(plan):
+        def fn(*args):
+            raise RuntimeError("no C++ compiler")
+        return fn
+
+    monkeypatch.setattr(engine, "_compiled", broken)
+    net = _network("hopf", "diffusive", "heun", "whole", "white", "fast")
+    eager = _run(net, 0.1)[0]
+    net.compile = True
+    with pytest.warns(UserWarning, match="without compiling"):
+        out = _run(net, 0.1)[0]
+    assert net.compile is False
+    for k in eager:
+        torch.testing.assert_close(out[k], eager[k], rtol=0, atol=0)
