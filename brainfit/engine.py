@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -65,6 +66,9 @@ SEGMENT_BYTES = 64 << 20
 MAX_SEGMENT = 20000
 #: a delay-free simulation whose whole graph stays below this keeps it (plain backpropagation)
 DIRECT_BYTES = 512 << 20
+#: forward history the segments may keep for their backward pass (instead of recomputing it),
+#: all simulations of the process together
+KEEP_BYTES = 256 << 20
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
@@ -512,9 +516,16 @@ class _Segment(torch.autograd.Function):
         weights, values = list(tensors[:nw]), list(tensors[nw:])
         sums = _sums(plan, weights, n)
         none = lambda t: None if t.numel() == 0 else t  # noqa: E731
+        # keep the history and block starts for the backward pass while they fit the budget
+        ctx.kept = None
+        keep = any(ctx.needs_input_grad) and _reserve(_kept_bytes(plan, n))
         with torch.no_grad():
-            rec, x_end, hist_end, eta_end = plan.run_segment(
-                t0, n, x, none(hist), none(eta), values, sums, _short_weights(plan, weights))
+            out = plan.run_segment(t0, n, x, none(hist), none(eta), values, sums,
+                                   _short_weights(plan, weights), keep=keep)
+        if keep:
+            out, buf, starts = out
+            ctx.kept = _Kept(buf, starts, _kept_bytes(plan, n))
+        rec, x_end, hist_end, eta_end = out
         ctx.plan, ctx.t0, ctx.n, ctx.nw = plan, t0, n, nw
         ctx.save_for_backward(x, hist, eta, *tensors)
         empty = x.new_zeros(0)
@@ -524,6 +535,39 @@ class _Segment(torch.autograd.Function):
     def backward(ctx, g_rec, g_x, g_hist, g_eta):
         with record_function("brainfit.backward"), ctx.plan.installed([]):
             return (None, None, None) + _backward(ctx, g_rec, g_x, g_hist, g_eta)
+
+
+_kept = {"bytes": 0}
+
+
+def _kept_bytes(plan: Plan, n: int) -> int:
+    """Bytes a segment's forward keeps for its backward: the history and the block starts."""
+    L = plan.delays.max_lag if plan.delays is not None else 0
+    hist = plan.B * plan.C * plan.N * (L + 1 + n) if plan.delays is not None else 0
+    starts = -(-n // plan.block_len) * 2 * plan.B * plan.S * plan.N
+    return (hist + starts) * plan.W.element_size()
+
+
+def _reserve(nbytes: int) -> bool:
+    """Take ``nbytes`` of :data:`KEEP_BYTES` if that much is left."""
+    if _kept["bytes"] + nbytes > KEEP_BYTES:
+        return False
+    _kept["bytes"] += nbytes
+    return True
+
+
+class _Kept:
+    """A segment's forward history and block starts, kept for its backward pass; gives its bytes
+    back to the budget when freed (after the backward pass, or with a graph never
+    differentiated)."""
+
+    def __init__(self, buf: Tensor | None, starts: list, nbytes: int) -> None:
+        self.buf, self.starts = buf, starts
+        weakref.finalize(self, _release, nbytes)
+
+
+def _release(nbytes: int) -> None:
+    _kept["bytes"] -= nbytes
 
 
 def _short_weights(plan: Plan, weights: list[Tensor]) -> Tensor | None:
@@ -554,9 +598,12 @@ def _backward(ctx, g_rec, g_x, g_hist, g_eta):
     d = plan.delays
     short = d.short if d is not None else None
     fwd_sums = _sums(plan, weights, n)
-    with torch.no_grad():
-        _, buf, starts = plan.run_segment(t0, n, x0, none(hist0), none(eta0), values, fwd_sums,
-                                          _short_weights(plan, weights), keep=True)
+    if ctx.kept is not None:  # kept by the forward pass
+        buf, starts, ctx.kept = ctx.kept.buf, ctx.kept.starts, None
+    else:
+        with torch.no_grad():
+            _, buf, starts = plan.run_segment(t0, n, x0, none(hist0), none(eta0), values,
+                                              fwd_sums, _short_weights(plan, weights), keep=True)
     L = d.max_lag if d is not None else 0
     if d is not None:
         back_sums = _sums(plan, weights, n, transpose=True)

@@ -134,7 +134,9 @@ def test_the_tests_see_short_and_long_edges():
     assert plan.block_len > 1
 
 
-def test_chunks_segments_and_blocks_do_not_change_the_numbers(monkeypatch):
+@pytest.mark.parametrize("keep", [True, False])  # forward history kept, or recomputed
+def test_chunks_segments_and_blocks_do_not_change_the_numbers(monkeypatch, keep):
+    monkeypatch.setattr(engine, "KEEP_BYTES", engine.KEEP_BYTES if keep else 0)
     net = _network("wilson_cowan", "linear", "heun", "interpolated", "ou", "fast")
     one, g_one = _run(net, 0.1, steps=120)
     three, g_three = _run(net, 0.1, steps=120, chunks=3)
@@ -165,10 +167,12 @@ def test_noise_stream_depends_only_on_seed_and_step():
     assert whole.std().item() == pytest.approx(1.0, rel=0.05)
 
 
-def test_fast_backward_passes_gradcheck(monkeypatch):
+@pytest.mark.parametrize("keep", [True, False])
+def test_fast_backward_passes_gradcheck(monkeypatch, keep):
     """The custom reverse-time backward against finite differences (short and long edges,
-    interpolated delays, several segments)."""
+    interpolated delays, several segments; forward history kept or recomputed)."""
     monkeypatch.setattr(engine, "MAX_SEGMENT", 8)
+    monkeypatch.setattr(engine, "KEEP_BYTES", engine.KEEP_BYTES if keep else 0)
     net = _network("hopf", "sigmoidal_jr", "heun", "interpolated", "white", "fast", n=3,
                    batch=1)
 
@@ -197,6 +201,7 @@ def test_fast_backward_passes_gradcheck(monkeypatch):
 def test_memory_saved_for_backward_does_not_grow_with_the_run(monkeypatch):
     """What the graph keeps is the segments' inputs and the records, not the trajectory."""
     monkeypatch.setattr(engine, "MAX_SEGMENT", 200)
+    monkeypatch.setattr(engine, "KEEP_BYTES", 0)
     net = _network("wilson_cowan", "linear", "heun", "whole", "ou", "fast", n=6, batch=1)
 
     def saved_bytes(steps):
@@ -218,6 +223,17 @@ def test_memory_saved_for_backward_does_not_grow_with_the_run(monkeypatch):
     assert saved_bytes(20000)[0] < 20000 * state_bytes / 5
     net.engine = "reference"
     assert saved_bytes(2000)[0] > 10 * 2000 * state_bytes
+
+
+def test_the_kept_history_is_given_back(monkeypatch):
+    net = _network("wilson_cowan", "linear", "heun", "whole", "ou", "fast")
+    before = engine._kept["bytes"]
+    _run(net, 0.1)  # forward and backward
+    assert engine._kept["bytes"] == before
+    out, state = net.simulate(6.0, 0.1, generator=torch.Generator().manual_seed(0))
+    assert engine._kept["bytes"] > before  # a graph alive holds its history
+    del out, state
+    assert engine._kept["bytes"] == before  # a graph dropped without backward gives it back
 
 
 def test_engine_errors():

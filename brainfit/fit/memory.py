@@ -12,7 +12,8 @@ steps, T steps of a simulation, e the bytes of a value):
 - ``fast``: per segment of ``s`` steps its inputs (a state and L + 1 steps of history), at most
   one segment's recomputed history (``s B N (2C + S + 1) e``, about
   :data:`~brainfit.engine.SEGMENT_BYTES`) and one block's graph; plus the BOLD-rate records and the
-  haemodynamic head's graph. Of the neural steps only the segment inputs grow with T.
+  haemodynamic head's graph, and up to :data:`~brainfit.engine.KEEP_BYTES` of forward history
+  kept to spare a recomputation. Of the neural steps only the segment inputs grow with T.
 - ``reference``: every step's graph (about 40 values per state variable and, with delays, the
   B N N gather index of 8 bytes), T times; with ``checkpoint_chunks`` one chunk's worth.
 """
@@ -61,7 +62,8 @@ def training_step_bytes(net: BrainNetwork, batch: int, dt: float, seconds: float
         inputs = math.ceil(T / seg) * batch * N * (S + C * (L + 1)) * e
         recompute = seg * per_step + batch * C * N * (2 * L + 1) * e
         block = engine.MAX_BLOCK * REFERENCE_VALUES_PER_STATE * batch * S * N * e
-        return inputs + recompute + block + bold
+        kept = min(engine.KEEP_BYTES, T * batch * N * C * e)  # forward history kept, capped
+        return inputs + recompute + block + kept + bold
     per_step = REFERENCE_VALUES_PER_STATE * batch * S * N * e
     if net.has_delays:
         per_step += batch * N * N * 8 * (2 if net.interpolate_delays else 1)
