@@ -107,9 +107,9 @@ class NetworkState:
         x: model state (B, S, N).
         step: steps taken since t = 0 (time = step * dt).
         seed: the noise seed (step t's noise depends only on it and t).
-        history: the delay history or None: the reference engine's ring buffer (B, 2 * slots, N)
-            of the coupled state, or the fast engine's time-contiguous (B, C, N, L + 1) of the
-            coupling's source values ``pre(x)`` at steps ``step - L .. step``.
+        history: the delay history of the sent values ``pre(x)`` (:mod:`brainfit.coupling`) or
+            None: the reference engine's ring buffer (B * C, 2 * slots, N), or the fast engine's
+            time-contiguous (B, C, N, L + 1) at steps ``step - L .. step``.
         noise: noise-process state (Ornstein-Uhlenbeck) or None.
     """
 
@@ -362,7 +362,8 @@ class BrainNetwork(nn.Module):
             generator: seeds the initial state and the noise when ``state`` is None.
             batch: B when ``state`` is None (default: the network's n_batch).
             x0: initial model state (B, S, N) when ``state`` is None.
-            check_every: steps between NaN/inf checks.
+            check_every: steps between NaN/inf checks (the fast engine checks at the end of each
+                of its segments, at most 20,000 steps apart).
             progress: show a progress bar.
 
         Returns:
