@@ -11,12 +11,14 @@ is fitted but not checked: in this near-linear regime it scales every signal ali
 BOLD cannot see. The synthetic data come from the same simulator at the same steps, so
 discretisation error cancels and any miss is the fit's.
 
-How close G can come is set by the noise: each epoch fits one 400 s realisation, whose FC is
-noisier than the 2700 s of data, and the FC mean-squared error then favours a somewhat stronger
-coupling. Over trainer seeds 1, 2 and 3 G ended at 1.35, 1.19 and 1.06 times the truth (from
-0.375 times); an earlier noise generator happened to give 1.03 with seed 1. The truth therefore
-counts as recovered when G moves from 0.375x to within 50 % of the truth and the fitted
-frequencies correlate with the true ones at r >= 0.9 (0.98-0.99 over those seeds).
+How close the fit comes is set by the noise: an epoch's simulated FC is noisier than the 2700 s
+of data, and the FC mean-squared error then favours a somewhat stronger coupling. With one 400 s
+realisation per epoch, trainer seeds 1, 2 and 3 ended at G = 1.35, 1.19 and 1.06 times the truth
+(from 0.375 times), and seed 1 also lost the frequencies (r = 0.25); an earlier noise generator
+happened to give 1.03 with seed 1. Averaging two realisations per epoch (as here) gave
+G = 1.11 and 1.14 times the truth and r = 0.99 for seeds 1 and 2. The truth counts as recovered
+when G moves from 0.375x to within 25 % of the truth and the fitted frequencies correlate with the
+true ones at r >= 0.9.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def fit(out_dir, epochs=30, lr=0.2):
         lambda p: torch.optim.Adam(p, lr=lr),
         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, epochs, eta_min=0.05 * lr),
         TrainerConfig(epochs=epochs, train_fraction=0.9, sim_seconds=400.0, burn_in=60.0,
-                      chunk=400.0, eval_every=0, eval_seeds=1, progress=False, clip_grad=None),
+                      chunk=400.0, eval_every=0, eval_seeds=1, progress=False, clip_grad=None,
+                      noise_realisations=2),
         out_dir=out_dir, seed=1)
     trainer.fit()
     net = trainer.simulator.network
@@ -97,5 +100,5 @@ def fit(out_dir, epochs=30, lr=0.2):
 @pytest.mark.slow
 def test_coupling_strength_and_regional_frequencies_are_recovered(tmp_path):
     G, omega = fit(tmp_path)
-    assert abs(G - G_TRUE) / G_TRUE < 0.50, (G, G_TRUE)
+    assert abs(G - G_TRUE) / G_TRUE < 0.25, (G, G_TRUE)
     assert np.corrcoef(omega, OMEGA_TRUE)[0, 1] >= 0.9, (omega / HZ, OMEGA_TRUE / HZ)
