@@ -317,9 +317,8 @@ class Plan:
         max_lag = max(max_lag, K - 1)
         long = [edge & (o >= K - 1) for o in offs]
         short_masks = [edge & (o < K - 1) for o in offs]
+        short = self._short_edges(short_masks, offs)
         offs = [torch.where(lg, o, torch.full_like(o, max_lag)) for lg, o in zip(long, offs)]
-        short = self._short_edges(short_masks, [o for o in (whole.long() + m for m in
-                                                            range(len(weights)))])
         self.delays = _Delays(weights, offs, [lg.to(W.dtype) for lg in long], max_lag, short)
 
     def _short_edges(self, masks: list[Tensor], offs: list[Tensor]) -> _Short | None:
