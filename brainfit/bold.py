@@ -53,6 +53,8 @@ from torch import Tensor, nn
 
 from brainfit import integrate as _integrate
 from brainfit.params import ParamConfig, ParameterSet, ParamSpec
+from brainfit.registry import Registry
+from brainfit.runtime import check_finite
 
 __all__ = [
     "FIELD_CONSTANTS",
@@ -173,11 +175,11 @@ def _preset(v0: float, name: str) -> dict[str, float]:
 #:   k1 = 2.357, k2 = 0.34, k3 = 0.
 #: - ``stephan2007_3t``: V0 = 0.04, revised coefficients at 3 T, TE = 33.1 ms, epsilon = 0.47:
 #:   k1 = 4.103, k2 = 0.582, k3 = 0.53.
-PRESETS: dict[str, dict[str, float]] = {
-    "friston2003": _preset(0.02, "friston2003"),
-    "stephan2007": _preset(0.04, "stephan2007"),
-    "stephan2007_3t": _preset(0.04, "stephan2007_3t"),
-}
+PRESETS: Registry[dict[str, float]] = Registry("BOLD preset", listing="valid presets",
+                                               name_attr=None)
+PRESETS.register("friston2003", _preset(0.02, "friston2003"))
+PRESETS.register("stephan2007", _preset(0.04, "stephan2007"))
+PRESETS.register("stephan2007_3t", _preset(0.04, "stephan2007_3t"))
 
 _REL = 1e-6  # tolerance for "is an integer multiple of"
 
@@ -272,8 +274,7 @@ class BalloonWindkessel(nn.Module):
         integrator: str = "heun",
     ) -> None:
         super().__init__()
-        if not isinstance(preset, str) or preset not in PRESETS:
-            raise ValueError(f"unknown BOLD preset {preset!r}; valid presets are {sorted(PRESETS)}")
+        preset_values = PRESETS.get(preset)  # ValueError naming the valid presets
         self.preset = preset
         self.dt = _positive_seconds(dt, "BOLD step dt")
         scheme = _integrate.create(integrator)
@@ -285,7 +286,7 @@ class BalloonWindkessel(nn.Module):
         self.scheme = scheme
         self.n_regions = int(n_regions)
 
-        values = dict(PRESETS[preset])
+        values = dict(preset_values)
         overrides = dict(params or {})
         rho = _scalar_value(overrides.get("rho"))
         if rho is not None and not {"k1", "k2", "k3"} & set(overrides):
@@ -484,7 +485,8 @@ class BalloonWindkessel(nn.Module):
             (B, T, N) BOLD signal.
 
         Raises:
-            ValueError: wrong shape, non-finite drive, non-positive dt.
+            ValueError: wrong shape, non-positive dt.
+            SimulationDiverged: a non-finite drive, or the haemodynamics diverged.
         """
         dt = _positive_seconds(dt, "dt")
         if not isinstance(z, Tensor):
@@ -629,7 +631,8 @@ class BoldStream:
             (B, K, N) BOLD samples at TR completed by this chunk (K may be 0).
 
         Raises:
-            ValueError: wrong shape, NaN or infinite values.
+            ValueError: wrong shape.
+            SimulationDiverged: NaN or infinite values.
         """
         _check_drive(z_chunk, self.batch, self.n_regions, "z_chunk")
         _check_finite(z_chunk, "z_chunk")
@@ -707,18 +710,13 @@ def _check_drive(z: Any, batch: int, n_regions: int, what: str) -> None:
 
 
 def _check_finite(z: Tensor, what: str) -> None:
-    if not bool(torch.isfinite(z).all()):
-        raise ValueError(
-            f"{what} contains NaN or infinite values; the neural simulation has diverged "
-            f"(reduce the neural dt or check the model's parameters)"
-        )
+    check_finite(z, f"{what}, the neural drive, contains NaN or infinite values",
+                 "the neural simulation has diverged (reduce the neural dt or check the model's "
+                 "parameters)")
 
 
 def _check_diverged(states: Tensor) -> None:
-    if not bool(torch.isfinite(states).all()):
-        raise ValueError(
-            "the haemodynamic state became NaN or infinite: the blood inflow f reached 0, which "
-            "happens when the neural drive is strongly negative for seconds (the steady inflow "
-            "is 1 + z/gamma); give the head a non-negative drive (e.g. a firing rate) or scale "
-            "it down"
-        )
+    check_finite(states, "the haemodynamic state became NaN or infinite",
+                 "the blood inflow f reached 0, which happens when the neural drive is strongly "
+                 "negative for seconds (the steady inflow is 1 + z/gamma); give the head a "
+                 "non-negative drive (e.g. a firing rate) or scale it down")

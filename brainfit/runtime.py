@@ -1,0 +1,37 @@
+"""What every long computation shares: the divergence exception, its check, and progress bars."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+class SimulationDiverged(FloatingPointError, ValueError):
+    """A simulation (the network or its BOLD head) produced NaN or inf.
+
+    Also a ``ValueError``, so code that catches bad values catches it too.
+    """
+
+
+def check_finite(x: Tensor, what: str, fix: str) -> None:
+    """Raise :class:`SimulationDiverged` naming the batch elements of ``x`` (B, ...) that hold
+    NaN or inf.
+
+    Args:
+        x: batch-first tensor.
+        what: what went wrong, e.g. ``"the simulation diverged by t = 12 ms"``.
+        fix: what to change, e.g. ``"reduce dt"``.
+    """
+    bad = ~x.isfinite().flatten(1).all(dim=1)
+    if bool(bad.any()):
+        idx = bad.nonzero().flatten().tolist()
+        raise SimulationDiverged(f"{what} (NaN/inf) in batch element(s) {idx[:10]}; {fix}")
+
+
+def progress(total: int, enabled: bool, desc: str, unit: str, initial: int = 0,
+             leave: bool = False):
+    """A tqdm bar of ``total`` units, or None when disabled or there is nothing to do."""
+    if not enabled or total - initial <= 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=leave)
