@@ -39,7 +39,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from brainfit.models.jansen_rit import SIGMOID_SPECS, sigmoid
 from brainfit.params import ParameterSet, ParamSpec
+from brainfit.registry import Registry
+
+#: registered couplings, name -> class (each class's ``name``)
+COUPLINGS: Registry[type[Coupling]] = Registry("coupling")
 
 
 def weighted_sum(W: Tensor, x: Tensor | None, x_delayed: Tensor | None) -> Tensor:
@@ -53,6 +58,7 @@ class Coupling(nn.Module):
     """Base class. Subclasses declare ``param_specs`` and implement :meth:`forward`."""
 
     param_specs: ClassVar[dict[str, ParamSpec]] = {}
+    #: the registered short name
     name: ClassVar[str] = ""
     #: C, the number of channels of :meth:`pre`
     channels: ClassVar[int] = 1
@@ -88,6 +94,7 @@ class Coupling(nn.Module):
         return self.params.table(prefix="coupling.")
 
 
+@COUPLINGS.register()
 class Diffusive(Coupling):
     name = "diffusive"
 
@@ -98,6 +105,7 @@ class Diffusive(Coupling):
         return G * (U[:, 0] - strength * x)
 
 
+@COUPLINGS.register()
 class Linear(Coupling):
     name = "linear"
     param_specs = {"b": ParamSpec(0.0, "state", doc="additive bias")}
@@ -109,6 +117,7 @@ class Linear(Coupling):
         return G * U[:, 0] + self.params["b"]
 
 
+@COUPLINGS.register()
 class Sigmoidal(Coupling):
     name = "sigmoidal"
     param_specs = {
@@ -125,6 +134,7 @@ class Sigmoidal(Coupling):
         return G * p["scale"] * torch.sigmoid(p["slope"] * (U[:, 0] - p["midpoint"]))
 
 
+@COUPLINGS.register()
 class Tanh(Coupling):
     name = "tanh"
     param_specs = {
@@ -141,17 +151,16 @@ class Tanh(Coupling):
         return G * p["scale"] * torch.tanh(p["slope"] * (U[:, 0] - p["midpoint"]))
 
 
+@COUPLINGS.register()
 class SigmoidalJansenRit(Coupling):
     name = "sigmoidal_jr"
-    param_specs = {
-        "e0": ParamSpec(0.0025, "1/ms", low=0.0, doc="half of the maximum firing rate (2.5 /s)"),
-        "v0": ParamSpec(6.0, "mV", doc="potential at half maximum"),
-        "r": ParamSpec(0.56, "1/mV", low=0.0, doc="steepness"),
-    }
+    #: declared once with the model (Jansen & Rit 1995's e0, v0, r)
+    param_specs = dict(SIGMOID_SPECS)
 
     def rate(self, v: Tensor) -> Tensor:
+        """Firing rate (1/ms) of a source at membrane potential ``v`` (mV)."""
         p = self.params
-        return 2.0 * p["e0"] * torch.sigmoid(p["r"] * (v - p["v0"]))
+        return sigmoid(v, p["e0"], p["v0"], p["r"])
 
     def forward(self, G, W, x, x_delayed):
         if x_delayed is not None:
@@ -165,6 +174,7 @@ class SigmoidalJansenRit(Coupling):
         return G * U[:, 0]
 
 
+@COUPLINGS.register()
 class KuramotoSine(Coupling):
     name = "kuramoto"
     channels = 2
@@ -184,19 +194,18 @@ class KuramotoSine(Coupling):
         return G * (torch.cos(x) * U[:, 0] - torch.sin(x) * U[:, 1])
 
 
-COUPLINGS: dict[str, type[Coupling]] = {
-    cls.name: cls for cls in (Diffusive, Linear, Sigmoidal, Tanh, SigmoidalJansenRit, KuramotoSine)
-}
+def available() -> list[str]:
+    """Sorted registered coupling names."""
+    return COUPLINGS.available()
 
 
 def create(name: str, n_regions: int = 1, n_batch: int = 1, **kwargs: Any) -> Coupling:
-    """Build the coupling registered as ``name`` (see :data:`COUPLINGS`)."""
-    try:
-        cls = COUPLINGS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown coupling {name!r}; valid names are {sorted(COUPLINGS)}") from None
-    return cls(n_regions=n_regions, n_batch=n_batch, **kwargs)
+    """Build the coupling registered as ``name`` (see :data:`COUPLINGS`).
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones) or parameter.
+    """
+    return COUPLINGS.create(name, n_regions=n_regions, n_batch=n_batch, **kwargs)
 
 
 def laplacian(W: Tensor, normalized: bool = False) -> Tensor:

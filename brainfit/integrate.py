@@ -27,7 +27,13 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from brainfit.registry import Registry
+
 VectorField = Callable[[Tensor], Tensor]
+
+#: registered fixed-step schemes, name -> class (each class's ``name``)
+INTEGRATORS: Registry[type[Integrator]] = Registry(
+    "integrator", hint=" (or a torchdiffeq method through brainfit.integrate.odeint)")
 
 
 def check_dt(dt: float, what: str = "dt") -> float:
@@ -64,6 +70,7 @@ class Integrator:
         return f"{type(self).__name__}()"
 
 
+@INTEGRATORS.register()
 class Euler(Integrator):
     order = 1.0
     name = "euler"
@@ -73,6 +80,7 @@ class Euler(Integrator):
         return x_new if dW is None else x_new + dW
 
 
+@INTEGRATORS.register()
 class Heun(Integrator):
     order = 2.0
     name = "heun"
@@ -86,34 +94,29 @@ class Heun(Integrator):
         return x_new if dW is None else x_new + dW
 
 
+@INTEGRATORS.register()
 class EulerMaruyama(Euler):
     order = 0.5
     stochastic = True
     name = "euler_maruyama"
 
 
+@INTEGRATORS.register()
 class StochasticHeun(Heun):
     order = 1.0
     stochastic = True
     name = "stochastic_heun"
 
 
-INTEGRATORS: dict[str, type[Integrator]] = {
-    cls.name: cls for cls in (Euler, Heun, EulerMaruyama, StochasticHeun)
-}
+def create(name: str | Integrator) -> Integrator:
+    """The integrator registered as ``name`` (see :data:`INTEGRATORS`); an instance passes through.
 
-
-def create(name: str) -> Integrator:
-    """The integrator registered as ``name`` (see :data:`INTEGRATORS`)."""
+    Raises:
+        ValueError: unknown name (the message lists the valid ones).
+    """
     if isinstance(name, Integrator):
         return name
-    try:
-        return INTEGRATORS[name]()
-    except KeyError:
-        raise ValueError(
-            f"unknown integrator {name!r}; valid names are {sorted(INTEGRATORS)} (or a "
-            f"torchdiffeq method through brainfit.integrate.odeint)"
-        ) from None
+    return INTEGRATORS.create(name)
 
 
 def odeint(func: nn.Module, y0: Tensor, t: Tensor, method: str = "dopri5",

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from brainfit.params import ParameterSet, ParamSpec
+from brainfit.registry import Registry
 
 
 def _per_state(value: float | Sequence[float] | Mapping[str, float], states: Sequence[str],
@@ -45,6 +46,10 @@ def _per_state(value: float | Sequence[float] | Mapping[str, float], states: Seq
     return {s: float(v) for s, v in zip(states, value)}
 
 
+#: registered noise processes, kind -> class (each class's ``kind``)
+NOISES: Registry[type[Noise]] = Registry("noise", listing="valid kinds", name_attr="kind")
+
+
 class Noise(nn.Module):
     """Base class: per-state amplitudes ``sigma_<state>`` in a :class:`ParameterSet`.
 
@@ -57,6 +62,8 @@ class Noise(nn.Module):
     """
 
     sigma_unit = "state/ms^0.5"
+    #: the registered kind (set by ``NOISES.register``)
+    kind = ""
 
     def __init__(self, state_names: Sequence[str], sigma: Any = 0.0, trainable: bool = False,
                  scope: str = "global", n_regions: int = 1, n_batch: int = 1) -> None:
@@ -105,6 +112,7 @@ class Noise(nn.Module):
         return self.params.table(prefix="noise.")
 
 
+@NOISES.register("white")
 class WhiteNoise(Noise):
     """Additive white (Wiener) noise; ``sigma_s`` in state units / sqrt(ms)."""
 
@@ -113,6 +121,7 @@ class WhiteNoise(Noise):
         return sig * math.sqrt(dt) * xi, None
 
 
+@NOISES.register("ou")
 class OrnsteinUhlenbeckNoise(Noise):
     """Additive Ornstein-Uhlenbeck (coloured) noise with correlation time ``tau`` (ms).
 
@@ -142,13 +151,10 @@ class OrnsteinUhlenbeckNoise(Noise):
         return noise_state * dt, new
 
 
-NOISES = {"white": WhiteNoise, "ou": OrnsteinUhlenbeckNoise}
-
-
 def create(kind: str, state_names: Sequence[str], **kwargs: Any) -> Noise:
-    """Build a noise process by name (``white`` or ``ou``)."""
-    try:
-        cls = NOISES[kind]
-    except KeyError:
-        raise ValueError(f"unknown noise {kind!r}; valid kinds are {sorted(NOISES)}") from None
-    return cls(state_names, **kwargs)
+    """Build a noise process by kind (``white`` or ``ou``, see :data:`NOISES`).
+
+    Raises:
+        ValueError: unknown kind (the message lists the valid ones).
+    """
+    return NOISES.create(kind, state_names, **kwargs)

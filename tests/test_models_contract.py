@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from problems import TOL, run_fixed
@@ -36,9 +38,52 @@ def _inputs(model, batch, gen, dtype=torch.float64):
     return x, c, f
 
 
+#: every model of the ladder, and the state whose derivative the coupling input enters
+COUPLING_ENTERS = {
+    "harmonic": "x",
+    "hopf": "x",
+    "van_der_pol": "y",
+    "fitzhugh_nagumo": "v",
+    "kuramoto": "theta",
+    "threshold_linear": "E",
+    "wilson_cowan": "E",
+    "wong_wang": "S",
+    "wong_wang_ei": "S_E",
+    "mpr": "v",
+    "mpr_ei": "v_E",
+    "jansen_rit": "y4",
+}
+
+# "Deco et al. 2014", "Jansen & Rit 1995", "Montbrió, Pazó & Roxin 2015", "Cabral et al. (2011"
+REFERENCE = re.compile(r"[A-Z][\w\-]+(?: et al\.|,? (?:&|and) [A-Z][\w\-]+)?,? \(?(?:19|20)\d\d\b")
+# a chain of ``names`` followed by their [unit] in the "Parameters (units):" paragraph
+DOC_UNITS = re.compile(r"((?:``[^`]+``(?:,\s*|\s+and\s+))*``[^`]+``)\s*\[([^\]]+)\]")
+
+
+def _documented_units(doc: str) -> dict[str, str]:
+    """``{parameter: unit}`` as the docstring's "Parameters (units):" paragraph states them."""
+    _, sep, text = doc.partition("Parameters (units):")
+    assert sep, "the class docstring lacks its 'Parameters (units):' paragraph"
+    out = {}
+    for names, unit in DOC_UNITS.findall(" ".join(text.split())):
+        for name in re.findall(r"``([^`]+)``", names):
+            m = re.fullmatch(r"([A-Za-z_]+)(\d+)\.\.([A-Za-z_]+)(\d+)", name)  # c1..c4
+            if m and m[1] == m[3]:
+                out.update({f"{m[1]}{k}": unit for k in range(int(m[2]), int(m[4]) + 1)})
+            else:
+                out[name] = unit
+    return out
+
+
+def _unit(u: str) -> str:
+    return u.replace(" ", "").replace("*", "")
+
+
 def test_registry_lists_the_whole_ladder():
     expected = {"harmonic", "hopf"}
     assert expected <= set(NAMES)
+    assert set(NAMES) == set(COUPLING_ENTERS)
+    assert NAMES == sorted(NAMES)
 
 
 def test_unknown_model_lists_valid_names():
@@ -52,7 +97,28 @@ def test_class_documents_equations_units_and_reference(name):
     doc = cls.__doc__ or ""
     assert len(doc) > 200, f"{name} needs its equations and reference in the class docstring"
     assert all(spec.unit for spec in cls.param_specs.values())
-    assert cls.state_names and cls.coupling_target in cls.state_names
+    # equations: a derivative, and every state named
+    assert ".. math::" in doc and "\\dot" in doc, f"{name}: no equations in the class docstring"
+    for state in cls.state_names:
+        assert re.search(rf"\b{state}\b", doc), f"{name}: state {state!r} is not in the docstring"
+    # the reference: an author and a year
+    assert REFERENCE.search(" ".join(doc.split())), f"{name}: no reference (author, year)"
+    # a unit on every parameter, the one its ParamSpec declares
+    documented = _documented_units(doc)
+    for pname, spec in cls.param_specs.items():
+        assert pname in documented, f"{name}: parameter {pname!r} has no [unit] in the docstring"
+        assert _unit(documented[pname]) == _unit(spec.unit), (
+            f"{name}.{pname}: docstring says [{documented[pname]}], ParamSpec says {spec.unit!r}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_coupling_enters_one_state_derivative(name, gen):
+    """The coupling input changes the derivative of one state only, the documented one."""
+    m = models.create(name, n_regions=N).double()
+    assert m.state_names and COUPLING_ENTERS[name] in m.state_names
+    x, c, _ = _inputs(m, 2, gen)
+    changed = (m.derivative(x, c, None) - m.derivative(x, None, None)).abs().sum(dim=(0, 2))
+    assert [m.state_names[k] for k in changed.nonzero().flatten()] == [COUPLING_ENTERS[name]]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -174,4 +174,6 @@ def test_observables_are_the_pyramidal_potential():
     x = m.initial_state(2, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(m.coupled_observable(x), x[:, 1] - x[:, 2])
     torch.testing.assert_close(m.observable(x, "bold"), x[:, 1] - x[:, 2])
-    assert m.coupling_target == "y4"
+    # while the coupling input enters the derivative of y4 only
+    changed = (m.derivative(x, torch.ones(2, 3), None) - m.derivative(x, None, None)).abs()
+    assert changed.sum(dim=(0, 2)).nonzero().flatten().tolist() == [m.index("y4")]

@@ -11,34 +11,24 @@ from __future__ import annotations
 from typing import Any
 
 from brainfit.models.base import NeuralMass
+from brainfit.registry import Registry
 
-REGISTRY: dict[str, type[NeuralMass]] = {}
+#: registered node models, name -> class (filled by :func:`register` in each family's module)
+REGISTRY: Registry[type[NeuralMass]] = Registry("model", listing="available models")
 
-
-def register(name: str):
-    """Class decorator: make a model available to :func:`create` under ``name``."""
-
-    def wrap(cls: type[NeuralMass]) -> type[NeuralMass]:
-        if name in REGISTRY and REGISTRY[name] is not cls:
-            raise ValueError(f"model name {name!r} is already registered to {REGISTRY[name]}")
-        cls.name = name
-        REGISTRY[name] = cls
-        return cls
-
-    return wrap
-
-
-def available() -> list[str]:
-    """Sorted registered model names."""
-    return sorted(REGISTRY)
+#: class decorator: make a model available to :func:`create` under a name (sets ``cls.name``)
+register = REGISTRY.register
+#: sorted registered model names
+available = REGISTRY.available
 
 
 def get(name: str) -> type[NeuralMass]:
-    """The model class registered as ``name``."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; available models are {available()}") from None
+    """The model class registered as ``name``.
+
+    Raises:
+        ValueError: unknown name (the message lists the available models).
+    """
+    return REGISTRY.get(name)
 
 
 def create(name: str, n_regions: int = 1, **kwargs: Any) -> NeuralMass:
@@ -48,8 +38,11 @@ def create(name: str, n_regions: int = 1, **kwargs: Any) -> NeuralMass:
         name: registered short name (see :func:`available`).
         n_regions: N.
         **kwargs: ``n_batch``, ``maps``, ``params`` and parameter values, passed to the class.
+
+    Raises:
+        ValueError: unknown name (the message lists the available models).
     """
-    return get(name)(n_regions=n_regions, **kwargs)
+    return REGISTRY.create(name, n_regions=n_regions, **kwargs)
 
 
 # importing the families fills the registry

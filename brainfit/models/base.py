@@ -10,12 +10,11 @@ A subclass declares, as class attributes:
 - ``param_specs``: ``{name: ParamSpec}`` with literature defaults and units.
 - ``coupled_state``: the state the coupling reads (a name in ``state_names``); models whose coupled
   quantity is derived (Jansen-Rit's y1 - y2, say) override :meth:`coupled_observable`.
-- ``coupling_target``: the state whose derivative receives the coupling input (documentation, and
-  where forcing enters unless a model says otherwise).
 - ``bold_drive``: the state (or derived quantity, via :meth:`bold_observable`) that drives BOLD.
 
 and implements one vector field, :meth:`derivative`. Integrators, torchdiffeq and the network all
-call it.
+call it. Where the coupling input enters (which state's derivative it changes) is stated in prose
+in the class docstring, next to the model's equations.
 """
 
 from __future__ import annotations
@@ -27,6 +26,10 @@ import torch
 from torch import Tensor, nn
 
 from brainfit.params import ParameterSet, ParamSpec
+
+#: 2 pi x 10 Hz in rad/ms: the default angular frequency of the alpha-band oscillators (harmonic,
+#: Van der Pol, Kuramoto)
+TWO_PI_10HZ = 2 * 3.141592653589793 * 10.0 / 1000.0
 
 
 class NeuralMass(nn.Module):
@@ -46,7 +49,6 @@ class NeuralMass(nn.Module):
     state_names: ClassVar[tuple[str, ...]] = ()
     param_specs: ClassVar[dict[str, ParamSpec]] = {}
     coupled_state: ClassVar[str] = ""
-    coupling_target: ClassVar[str] = ""
     bold_drive: ClassVar[str] = ""
     #: default initial state per variable: (low, high) of a uniform draw
     initial_range: ClassVar[dict[str, tuple[float, float]]] = {}
@@ -58,12 +60,10 @@ class NeuralMass(nn.Module):
         if not cls.state_names:  # abstract intermediate classes
             return
         # a derived quantity (Jansen-Rit's "y1-y2") is fine when the class computes it itself
-        derived = {"coupled_state": "coupled_observable", "bold_drive": "bold_observable",
-                   "coupling_target": None}
+        derived = {"coupled_state": "coupled_observable", "bold_drive": "bold_observable"}
         for attr, method in derived.items():
             value = getattr(cls, attr)
-            overridden = (method is not None
-                          and getattr(cls, method) is not getattr(NeuralMass, method))
+            overridden = getattr(cls, method) is not getattr(NeuralMass, method)
             if value not in cls.state_names and not overridden:
                 raise TypeError(f"{cls.__name__}.{attr} = {value!r} is not in {cls.state_names}")
         missing = set(cls.state_names) - set(cls.initial_range)
@@ -90,7 +90,8 @@ class NeuralMass(nn.Module):
 
         Args:
             state: (B, S, N).
-            coupling: (B, N) network input to ``coupling_target``, or None for none.
+            coupling: (B, N) network input (the class docstring says where it enters),
+                or None for none.
             forcing: (B, N) external input (drive, stimulation, OU noise), or None.
 
         Returns:

@@ -13,6 +13,16 @@ from brainfit.models import register
 from brainfit.models.base import NeuralMass
 from brainfit.params import ParamSpec
 
+#: The potential-to-rate sigmoid's parameters, declared once for the model and for the
+#: ``sigmoidal_jr`` coupling (:class:`brainfit.coupling.SigmoidalJansenRit`), which must agree:
+#: Jansen & Rit (1995) e0 = 2.5 /s (in 1/ms), v0 = 6 mV, r = 0.56 /mV.
+SIGMOID_SPECS: dict[str, ParamSpec] = {
+    "v0": ParamSpec(6.0, "mV", low=-20.0, high=30.0, doc="sigmoid midpoint potential"),
+    "e0": ParamSpec(0.0025, "1/ms", low=0.0, high=0.05,
+                    doc="half the maximal firing rate (2.5 /s)"),
+    "r": ParamSpec(0.56, "1/mV", low=0.01, high=5.0, doc="sigmoid steepness"),
+}
+
 
 def sigmoid(v: Tensor, e0: Tensor | float, v0: Tensor | float, r: Tensor | float) -> Tensor:
     r"""The Jansen-Rit potential-to-rate sigmoid ``S(v) = 2 e0 / (1 + exp(r (v0 - v)))``.
@@ -81,7 +91,6 @@ class JansenRit(NeuralMass):
 
     state_names = ("y0", "y1", "y2", "y3", "y4", "y5")
     coupled_state = "y1-y2"
-    coupling_target = "y4"
     bold_drive = "y1-y2"
     # around the alpha limit cycle of the defaults (p = 0.22 /ms), where y0 spans 0.09..0.13 mV,
     # y1 24.4..24.7 mV, y2 15.4..18.6 mV, y3 +-0.0014, y4 +-0.012 and y5 +-0.11 mV/ms
@@ -105,10 +114,7 @@ class JansenRit(NeuralMass):
         "c2": ParamSpec(0.8, "1", low=0.0, high=2.0, doc="C2 / C: excitatory -> pyramidal"),
         "c3": ParamSpec(0.25, "1", low=0.0, high=2.0, doc="C3 / C: pyramidal -> inhibitory"),
         "c4": ParamSpec(0.25, "1", low=0.0, high=2.0, doc="C4 / C: inhibitory -> pyramidal"),
-        "v0": ParamSpec(6.0, "mV", low=-20.0, high=30.0, doc="sigmoid midpoint potential"),
-        "e0": ParamSpec(0.0025, "1/ms", low=0.0, high=0.05,
-                        doc="half the maximal firing rate (2.5 /s)"),
-        "r": ParamSpec(0.56, "1/mV", low=0.01, high=5.0, doc="sigmoid steepness"),
+        **SIGMOID_SPECS,
         "p": ParamSpec(0.22, "1/ms", low=0.0, high=1.0,
                        doc="mean extrinsic pulse density (220 /s)"),
     }

@@ -10,10 +10,8 @@ import torch
 from torch import Tensor
 
 from brainfit.models import register
-from brainfit.models.base import NeuralMass
+from brainfit.models.base import TWO_PI_10HZ, NeuralMass
 from brainfit.params import ParamSpec
-
-TWO_PI_10HZ = 2 * 3.141592653589793 * 10.0 / 1000.0  # rad/ms
 
 
 @register("kuramoto")
@@ -44,7 +42,6 @@ class Kuramoto(NeuralMass):
 
     state_names = ("theta",)
     coupled_state = "theta"
-    coupling_target = "theta"
     bold_drive = "sin(theta)"
     initial_range = {"theta": (-3.141592653589793, 3.141592653589793)}
     param_specs = {

@@ -48,8 +48,8 @@ class MontbrioPazoRoxin(NeuralMass):
 
     States: ``r`` [1/ms] population firing rate, ``v`` [1] mean membrane potential.
 
-    Inputs. ``u = coupling + forcing`` is in 1/ms and is added to ``v'`` (``coupling_target`` =
-    ``v``): ``v' = (...)/tau + u``. A network input ``u_i = G sum_j w_ij r_j`` therefore enters
+    Inputs. ``u = coupling + forcing`` is in 1/ms and is added to ``v'`` (and to no other
+    derivative): ``v' = (...)/tau + u``. A network input ``u_i = G sum_j w_ij r_j`` therefore enters
     exactly as the recurrent term ``J r`` does, with a dimensionless ``G`` on the same scale as
     ``J``; a dimensionless current ``I_ext`` (as in the paper) corresponds to ``u = I_ext / tau``.
     The coupling reads ``r`` and ``r`` drives BOLD.
@@ -73,7 +73,6 @@ class MontbrioPazoRoxin(NeuralMass):
 
     state_names = ("r", "v")
     coupled_state = "r"
-    coupling_target = "v"
     bold_drive = "r"
     # r from below the low state to above the high one; v over both states' potentials
     initial_range = {"r": (0.005, 0.12), "v": (-2.0, 0.0)}
@@ -143,7 +142,6 @@ class MontbrioPazoRoxinEI(NeuralMass):
 
     state_names = ("r_E", "v_E", "r_I", "v_I", "s_E", "s_I")
     coupled_state = "r_E"
-    coupling_target = "v_E"
     bold_drive = "r_E"
     initial_range = {
         "r_E": (0.002, 0.03), "v_E": (-3.0, -1.0),

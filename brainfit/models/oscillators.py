@@ -10,10 +10,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from brainfit.models import register
-from brainfit.models.base import NeuralMass
+from brainfit.models.base import TWO_PI_10HZ, NeuralMass
 from brainfit.params import ParamSpec
-
-TWO_PI_10HZ = 2 * 3.141592653589793 * 10.0 / 1000.0  # rad/ms
 
 
 @register("harmonic")
@@ -34,7 +32,6 @@ class HarmonicOscillator(NeuralMass):
 
     state_names = ("x", "y")
     coupled_state = "x"
-    coupling_target = "x"
     bold_drive = "x"
     initial_range = {"x": (-1.0, 1.0), "y": (-1.0, 1.0)}
     param_specs = {
@@ -64,13 +61,16 @@ class StuartLandau(NeuralMass):
     oscillations with a spectral peak at ``omega`` (the regime of whole-brain fits, Deco et al.
     2017, Sci Rep 7:3095). Defaults follow neurolib's Hopf model (a = 0.25, omega = 0.2 rad/ms).
 
+    States: ``x`` and ``y``, the real and imaginary parts of ``z = x + i y``. The input ``u``
+    (coupling + forcing) is real, so it enters ``x'`` only; the coupling reads ``x`` and ``x``
+    drives BOLD.
+
     Parameters (units): ``a`` [1/ms] bifurcation parameter, ``omega`` [rad/ms] angular frequency,
     ``gamma`` [1/ms] amplitude saturation, ``beta`` [rad/ms] shear (amplitude-frequency coupling).
     """
 
     state_names = ("x", "y")
     coupled_state = "x"
-    coupling_target = "x"
     bold_drive = "x"
     initial_range = {"x": (-0.5, 0.5), "y": (-0.5, 0.5)}
     param_specs = {
@@ -120,7 +120,6 @@ class VanDerPol(NeuralMass):
 
     state_names = ("x", "y")
     coupled_state = "x"
-    coupling_target = "y"
     bold_drive = "x"
     initial_range = {"x": (-2.0, 2.0), "y": (-2.0, 2.0)}
     param_specs = {
@@ -171,7 +170,6 @@ class FitzHughNagumo(NeuralMass):
 
     state_names = ("v", "w")
     coupled_state = "v"
-    coupling_target = "v"
     bold_drive = "v"
     initial_range = {"v": (-2.0, 2.0), "w": (-1.0, 1.5)}
     param_specs = {

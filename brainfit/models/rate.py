@@ -51,7 +51,6 @@ class ThresholdLinear(NeuralMass):
 
     state_names = ("E", "I")
     coupled_state = "E"
-    coupling_target = "E"
     bold_drive = "E"
     initial_range = {"E": (0.0, 1.0), "I": (0.0, 1.0)}
     param_specs = {
@@ -109,7 +108,6 @@ class WilsonCowan(NeuralMass):
 
     state_names = ("E", "I")
     coupled_state = "E"
-    coupling_target = "E"
     bold_drive = "E"
     initial_range = {"E": (0.0, 0.5), "I": (0.0, 0.5)}
     param_specs = {

@@ -119,7 +119,6 @@ class ReducedWongWang(NeuralMass):
 
     state_names = ("S",)
     coupled_state = "S"
-    coupling_target = "S"
     bold_drive = "S"
     initial_range = {"S": (0.0, 0.2)}
     param_specs = {
@@ -197,7 +196,6 @@ class WongWangEI(NeuralMass):
 
     state_names = ("S_E", "S_I")
     coupled_state = "S_E"
-    coupling_target = "S_E"
     bold_drive = "S_E"
     initial_range = {"S_E": (0.05, 0.3), "S_I": (0.02, 0.1)}
     param_specs = {
