@@ -177,7 +177,7 @@ def test_param_table_lists_every_component(gen):
     m = brainfit.create_model("hopf", n_regions=n)
     net = BrainNetwork(m, W, L, coupling="sigmoidal", noise=WhiteNoise(m.state_names, 0.1))
     names = {r["parameter"] for r in net.param_table()}
-    assert {"G", "speed", "a", "omega", "coupling.slope", "noise.sigma_x"} <= names
+    assert {"G", "speed", "a", "omega", "coupling.sigma", "noise.sigma_x"} <= names
 
 
 def test_diverging_simulation_raises_a_clear_error(gen):
