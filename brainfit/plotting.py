@@ -1,6 +1,6 @@
 r"""Figures of a fit: empirical vs simulated FC and FCD, loss curves, fitted parameters, BOLD.
 
-Every function takes NumPy arrays or Python lists (torch is not needed), draws one figure, writes
+Every function takes NumPy arrays, Python lists or tensors, draws one figure, writes
 it to ``path`` as a PNG at :data:`DPI` dots per inch and returns ``path`` as a
 :class:`~pathlib.Path`.
 Figures are built on :class:`matplotlib.figure.Figure` directly, never through ``pyplot``: no
@@ -19,7 +19,9 @@ Conventions of the figures:
   excluded), the score used throughout the FC-fitting literature (e.g. Honey et al. 2009,
   PNAS 106:2035; Deco et al. 2013, J Neurosci 33:11239). The FCD distributions are compared with the
   Kolmogorov-Smirnov distance :math:`D = \sup_x |F_{emp}(x) - F_{sim}(x)|` (Hansen et al. 2015,
-  NeuroImage 105:525).
+  NeuroImage 105:525). Scores not passed in are computed by the functions that score a fit,
+  :func:`brainfit.metrics.fc_similarity`, :func:`brainfit.metrics.ks_distance` and
+  :func:`brainfit.metrics.ks_distance_hist`.
 - Bad input (mismatched subjects, wrong shapes, non-finite values) raises ``ValueError`` naming what
   was expected and what was received; an argument of the wrong kind raises ``TypeError``.
 """
@@ -34,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+
+from brainfit import metrics
 
 __all__ = [
     "DPI",
@@ -163,40 +168,23 @@ def _upper(m: np.ndarray) -> np.ndarray:
     return m[np.triu_indices(m.shape[0], k=1)]
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two vectors; NaN when either is constant."""
-    a = a - a.mean()
-    b = b - b.mean()
-    den = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b) / den if den > 0 else float("nan")
+def _fc_similarity(e: np.ndarray, s: np.ndarray) -> float:
+    """:func:`brainfit.metrics.fc_similarity` of two FC matrices; NaN (drawn as "n/a") where r is
+    undefined: a single region pair (N = 2) or a constant upper triangle."""
+    ue, us = _upper(e), _upper(s)
+    if ue.size < 2 or np.ptp(ue) == 0 or np.ptp(us) == 0:
+        return float("nan")
+    return float(metrics.fc_similarity(torch.as_tensor(e), torch.as_tensor(s)))
 
 
-def _ks_2samp(a: np.ndarray, b: np.ndarray) -> float:
-    r"""Two-sample KS statistic :math:`\sup_x |F_a(x) - F_b(x)|` over the pooled sample points."""
-    a = np.sort(a)
-    b = np.sort(b)
-    x = np.concatenate([a, b])
-    fa = np.searchsorted(a, x, side="right") / a.size
-    fb = np.searchsorted(b, x, side="right") / b.size
-    return float(np.max(np.abs(fa - fb)))
+def _ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample KS distance, :func:`brainfit.metrics.ks_distance`."""
+    return float(metrics.ks_distance(torch.as_tensor(a), torch.as_tensor(b)))
 
 
-def _hist_cdf(edges: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """CDF of a histogram at its edges (uniform density within each bin)."""
-    return np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
-
-
-def _ks_hist(values: np.ndarray, edges: np.ndarray, counts: np.ndarray) -> float:
-    r"""One-sample KS statistic of ``values`` against a histogram (piecewise-uniform density).
-
-    :math:`D = \max_i \max(i/M - H(x_{(i)}),\ H(x_{(i)}) - (i-1)/M)` with H the piecewise-linear CDF
-    of the histogram (0 below the first edge, 1 above the last).
-    """
-    x = np.sort(values)
-    h = np.interp(x, edges, _hist_cdf(edges, counts))
-    m = x.size
-    i = np.arange(1, m + 1)
-    return float(max(np.max(i / m - h), np.max(h - (i - 1) / m)))
+def _ks_distance_hist(values: np.ndarray, edges: np.ndarray, counts: np.ndarray) -> float:
+    """One-sample KS distance against a histogram, :func:`brainfit.metrics.ks_distance_hist`."""
+    return float(metrics.ks_distance_hist(torch.as_tensor(values), edges, counts))
 
 
 def _n_subjects(n: int) -> str:
@@ -263,7 +251,7 @@ def plot_fc_comparison(empirical: dict[str, np.ndarray], simulated: dict[str, np
         _finite(e, f"empirical[{k!r}]")
         _finite(s, f"simulated[{k!r}]")
         given = _score(scores, k, "scores")
-        r = given if given is not None else _pearson(_upper(e), _upper(s))
+        r = given if given is not None else _fc_similarity(e, s)
         mats.append((k, e, s, r))
 
     shown = mats[:MAX_SUBJECTS]
@@ -383,13 +371,13 @@ def plot_fcd_histograms(empirical: dict[str, Any], simulated: dict[str, np.ndarr
             edges, counts = _fcd_histogram(e, f"empirical[{k!r}]")
             sim = _fcd_values(simulated[k], f"simulated[{k!r}]")
             d = _score(ks, k, "ks")
-            d = d if d is not None else _ks_hist(sim, edges, counts)
+            d = d if d is not None else _ks_distance_hist(sim, edges, counts)
             data.append((k, (edges, counts), sim, d))
         else:
             emp = _fcd_values(e, f"empirical[{k!r}]")
             sim = _fcd_values(simulated[k], f"simulated[{k!r}]")
             d = _score(ks, k, "ks")
-            d = d if d is not None else _ks_2samp(emp, sim)
+            d = d if d is not None else _ks_distance(emp, sim)
             data.append((k, emp, sim, d))
 
     shown = data[:MAX_SUBJECTS]

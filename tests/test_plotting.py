@@ -117,6 +117,21 @@ def test_fc_comparison_caps_rows(tmp_path, saved, monkeypatch):
     assert "first 2 of 3 subjects" in fig.get_suptitle()
 
 
+def test_fc_comparison_undefined_similarity_is_shown_as_na(tmp_path, saved):
+    """r is undefined for a single region pair (N = 2) or a constant upper triangle: the title
+    says n/a rather than a number."""
+    two = np.array([[1.0, 0.3], [0.3, 1.0]])
+    flat = np.ones((4, 4))
+    emp, sim = fc_pair(subjects=["S1"])
+    plotting.plot_fc_comparison({"two": two, "flat": flat, "S1": emp["S1"]},
+                                {"two": two, "flat": 0.5 * flat, "S1": sim["S1"]}, None,
+                                tmp_path / "fc.png")
+    titles = [ax.get_title() for ax in saved[-1].axes]
+    assert "two: r = n/a" in titles and "flat: r = n/a" in titles
+    r1 = np.corrcoef(upper(emp["S1"]), upper(sim["S1"]))[0, 1]
+    assert f"S1: r = {r1:.3f}" in titles
+
+
 @pytest.mark.parametrize("case, exc, match", [
     ("keys", ValueError, "same subject keys"),
     ("not_square", ValueError, "square FC matrix"),
@@ -156,21 +171,26 @@ def fcd_samples(seed: int = 1):
     return emp, sim
 
 
-def test_ks_helpers_match_scipy():
-    """The KS distances shown in the titles: two-sample against scipy.stats.ks_2samp (ties
-    included) and one-sample against a histogram's piecewise-linear CDF against scipy.stats.kstest
-    with that CDF."""
+def test_ks_distances_shown_match_scipy(tmp_path, saved):
+    """The KS distances shown in the titles (brainfit.metrics, which the figures call):
+    two-sample against scipy.stats.ks_2samp (ties included) and one-sample against a histogram's
+    piecewise-linear CDF against scipy.stats.kstest with that CDF."""
     rng = np.random.default_rng(2)
     a = np.round(rng.normal(0, 1, 200), 1)  # rounding makes ties
     b = np.round(rng.normal(0.3, 1.2, 150), 1)
-    assert plotting._ks_2samp(a, b) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+    assert plotting._ks_distance(a, b) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
 
     edges = np.linspace(-1, 1, 21)
     counts = rng.integers(0, 30, 20).astype(float)
     cdf = np.concatenate([[0], np.cumsum(counts) / counts.sum()])
     v = rng.uniform(-1.2, 1.2, 300)
     ref = stats.kstest(v, lambda x: np.interp(x, edges, cdf)).statistic
-    assert plotting._ks_hist(v, edges, counts) == pytest.approx(ref, abs=1e-12)
+    assert plotting._ks_distance_hist(v, edges, counts) == pytest.approx(ref, abs=1e-12)
+    # and the titles show them
+    plotting.plot_fcd_histograms({"A": a, "H": (edges, counts)}, {"A": b, "H": v},
+                                 tmp_path / "fcd.png")
+    titles = [ax.get_title() for ax in saved[-1].axes if ax.get_visible()]
+    assert titles == [f"A: KS = {stats.ks_2samp(a, b).statistic:.3f}", f"H: KS = {ref:.3f}"]
 
 
 def test_fcd_histograms_values_and_histogram_input(tmp_path, saved):
