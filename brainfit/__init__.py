@@ -9,6 +9,11 @@ The public API; everything else may move behind it.
 - :mod:`brainfit.metrics`: FC, FCD, KS/Wasserstein, PSD, order parameters.
 - :mod:`brainfit.data`: cohorts, loaders, preprocessing.
 - :mod:`brainfit.fit`: the cohort trainer; :func:`load_fitted` rebuilds a fitted model.
+- :mod:`brainfit.plotting`: figures of a fit.
+
+``brainfit.fit`` and ``brainfit.plotting`` are imported on first use (``brainfit.fit.Trainer``
+works after a plain ``import brainfit``), so that ``import brainfit`` does not pull in Hydra,
+OmegaConf or matplotlib.
 """
 
 __version__ = "0.1.0"
@@ -34,6 +39,23 @@ from brainfit.noise import OrnsteinUhlenbeckNoise, WhiteNoise  # noqa: E402
 from brainfit.params import ParameterSet, ParamSpec  # noqa: E402
 from brainfit.simulator import BoldSimulator  # noqa: E402
 from brainfit.stimulus import Stimulus  # noqa: E402
+
+#: submodules imported on first attribute access (see :func:`__getattr__`)
+_LAZY_SUBMODULES = ("fit", "plotting")
+
+
+def __getattr__(name: str):
+    """Import :data:`_LAZY_SUBMODULES` on first access (PEP 562)."""
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"brainfit.{name}")  # also binds brainfit.<name>
+    raise AttributeError(f"module 'brainfit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
 
 __all__ = [
     "BalloonWindkessel",
