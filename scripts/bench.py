@@ -296,7 +296,10 @@ def build_conf_network(spec: dict[str, Any], device, name: str):
             for key, value in d.items():
                 if "coupling" in key:
                     coupling = value
-    ccfg = load_conf(spec["tree"], "coupling", coupling + ".yaml")
+    # older trees have conf/coupling/<name>.yaml; newer ones generate the group from the coupling
+    # registry with every parameter at its default (brainfit.fit.spec.register_configs)
+    cfile = Path(spec["tree"], "conf", "coupling", coupling + ".yaml")
+    ccfg = load_conf(spec["tree"], "coupling", coupling + ".yaml") if cfile.exists() else {}
     n, B = spec["regions"], spec["batch"]
     params = dict(cfg.get("params") or {})
     own = set(BrainNetwork.param_specs)

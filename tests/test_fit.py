@@ -38,6 +38,8 @@ def _compose(overrides=()):
 
 
 def _options(group):
+    if group == "coupling":  # generated from the registry by register_configs, no files
+        return brainfit.coupling.available()
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 

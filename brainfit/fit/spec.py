@@ -4,6 +4,7 @@
 network's own ``G`` and ``speed`` among them, so ``model.params.G.scope=subject`` works), noise and
 integration; :class:`TrainerConfig` (group ``trainer``) the optimisation loop. Both are registered
 in Hydra's ConfigStore as schemas so that a misspelt key fails when the config is composed.
+:class:`CouplingSpec` is the ``coupling`` group, one stored node per registered coupling.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import torch
 
+from brainfit import coupling as coupling_lib
 from brainfit import models
 from brainfit.bold import BalloonWindkessel
 from brainfit.coupling import Coupling
@@ -232,14 +234,48 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def register_configs() -> None:
-    """Store the schemas in Hydra's ConfigStore as ``model/schema`` and ``trainer/schema``.
+@dataclass
+class CouplingSpec:
+    """A coupling (config group ``coupling``): instantiates to a factory
+    ``(n_regions, n_batch) -> Coupling`` (:func:`brainfit.coupling.create`, partially applied).
 
-    A config file of those groups lists ``schema`` first in its defaults, so that its keys (and
-    command-line overrides) are checked against the dataclass fields and types.
+    The group has no files: :func:`register_configs` stores one node per registered coupling,
+    named after it, with that coupling's parameters at their declared defaults, so the defaults
+    are written once (in :mod:`brainfit.coupling`), ``coupling=sigmoidal
+    coupling.params.cmin=0`` works and a misspelt parameter fails when the config is composed.
+
+    Args:
+        name: registered coupling (``brainfit.coupling.available()``).
+        params: ``{name: value | {value, scope, trainable, low, high}}`` for the coupling's own
+            parameters (G, the global strength, is the network's: ``model.params.G``).
+    """
+
+    _target_: str = "brainfit.coupling.create"
+    _partial_: bool = True
+    name: str = "diffusive"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def defaults(cls, name: str) -> CouplingSpec:
+        """The node of coupling ``name``: its parameters at their declared defaults."""
+        specs = coupling_lib.COUPLINGS.get(name).param_specs
+        return cls(name=name, params={k: spec.default for k, spec in specs.items()})
+
+
+def register_configs() -> None:
+    """Store the schemas and generated nodes in Hydra's ConfigStore (call before composing).
+
+    - ``model/schema`` and ``trainer/schema``: a config file of those groups lists ``schema``
+      first in its defaults, so that its keys (and command-line overrides) are checked against
+      the dataclass fields and types.
+    - ``coupling/<name>`` for every registered coupling (:meth:`CouplingSpec.defaults`), the
+      options of the ``coupling`` group (``coupling=tanh``; a model config may pick one with
+      ``override /coupling@_global_.coupling: linear``).
     """
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(group="trainer", name="schema", node=TrainerConfig)
     cs.store(group="model", name="schema", node=NetworkSpec)
+    for name in coupling_lib.available():
+        cs.store(group="coupling", name=name, node=CouplingSpec.defaults(name))
