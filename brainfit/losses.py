@@ -46,13 +46,14 @@ class Targets:
 
     Attributes:
         fc: (B, N, N) FC.
-        fcd: (B, M) FCD values, or None.
+        fcd: (B, M) FCD values, or None (an evaluation target may also be a list of B 1-D
+            samples of different lengths, e.g. a group's pooled FCD values).
         fcd_hist: per element ``(edges, counts)`` when only a histogram is known, or None.
         psd: (B, F, N) power spectra normalised per region, or None.
     """
 
     fc: Tensor
-    fcd: Tensor | None = None
+    fcd: Tensor | list[Tensor] | None = None
     fcd_hist: list[tuple[Tensor, Tensor]] | None = None
     psd: Tensor | None = None
 

@@ -1,4 +1,4 @@
-"""What every long computation shares: the divergence exception, its check, and progress bars."""
+"""What every long computation shares: the divergence exceptions, the check, and progress bars."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ class SimulationDiverged(FloatingPointError, ValueError):
 
     Also a ``ValueError``, so code that catches bad values catches it too.
     """
+
+
+class FitDiverged(FloatingPointError):
+    """A fit's loss, a gradient or a parameter became NaN/inf; no checkpoint was overwritten."""
 
 
 def check_finite(x: Tensor, what: str, fix: str) -> None:

@@ -33,7 +33,7 @@ import torch
 from brainfit.bold import BalloonWindkessel
 from brainfit.coupling import create as create_coupling
 from brainfit.data import Cohort, Subject
-from brainfit.fit import NetworkSpec, Trainer, TrainerConfig
+from brainfit.fit import Components, NetworkSpec, Trainer, TrainerConfig
 from brainfit.fit.spec import build_simulator
 from brainfit.losses import Objective
 
@@ -84,14 +84,16 @@ def fit(out_dir, epochs=30, lr=0.2):
     W, bold = _empirical()
     cohort = Cohort([Subject("synthetic", weights=W, bold=bold, tr=TR)], name="synthetic")
     trainer = Trainer(
-        cohort, _spec(1.5e-5, np.full(N, 0.045 * HZ), 2 * SIGMA_TRUE), *_factories(),
+        cohort, Components(_spec(1.5e-5, np.full(N, 0.045 * HZ), 2 * SIGMA_TRUE), *_factories()),
         Objective(weights={"fc_mse": 10.0, "psd": 20.0}, psd_nperseg=128),
         lambda p: torch.optim.Adam(p, lr=lr),
-        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, epochs, eta_min=0.05 * lr),
         TrainerConfig(epochs=epochs, train_fraction=0.9, sim_seconds=400.0, burn_in=60.0,
                       chunk=400.0, eval_every=0, eval_seeds=1, progress=False, clip_grad=None,
                       noise_realisations=2),
-        out_dir=out_dir, seed=1)
+        out_dir,
+        scheduler=lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, epochs,
+                                                                       eta_min=0.05 * lr),
+        seed=1)
     trainer.fit()
     net = trainer.simulator.network
     return net.params["G"].item(), net.model.params["omega"].detach().numpy()

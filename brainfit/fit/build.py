@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -19,14 +19,19 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
     return hydra_instantiate(node, **kwargs)
 
 
-def components_from_config(cfg: Any):
-    """``(NetworkSpec, coupling factory, BOLD-head factory)`` from the ``model``, ``coupling`` and
-    ``bold`` groups."""
+class Components(NamedTuple):
+    """The model side of a fit: what :func:`brainfit.fit.spec.build_simulator` builds from."""
+
+    spec: Any  #: the network model (:class:`~brainfit.fit.spec.NetworkSpec`)
+    coupling: Any  #: a coupling factory ``(n_regions, n_batch) -> Coupling``
+    bold: Any  #: a BOLD-head factory ``(n_regions, n_batch) -> BalloonWindkessel``
+
+
+def components_from_config(cfg: Any) -> Components:
+    """The network model, coupling and BOLD head of the ``model``, ``coupling`` and ``bold``
+    groups."""
     cfg = _cfg(cfg)
-    spec = instantiate(cfg.model)
-    coupling = instantiate(cfg.coupling)
-    bold = instantiate(cfg.bold)
-    return spec, coupling, bold
+    return Components(instantiate(cfg.model), instantiate(cfg.coupling), instantiate(cfg.bold))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -13,6 +13,8 @@ from brainfit import metrics
 from brainfit.checkpoint import FittedModel, load_fitted
 from brainfit.data import Cohort, sc_fc_baseline
 from brainfit.fit.build import instantiate
+from brainfit.fit.evaluator import Evaluator
+from brainfit.losses import Targets
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any = None,
@@ -43,22 +45,14 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     T = batch.bold.shape[1]
     emp_fcd = metrics.fcd_values(batch.bold, tr, window, step)
     ids = list(batch.ids)
-    acc: dict[str, dict[str, float]] = {sid: {} for sid in model.subject_ids}
-    for k in range(int(seeds)):
-        y = model.simulate(n_volumes=T, seed=model.meta.get("eval_seed", 0) + k, dt=dt)
-        fc = metrics.fc(y)
-        fcd = metrics.fcd_values(y, tr, window, step)
-        for i, sid in enumerate(model.subject_ids):
-            if sid in ids:
-                j = ids.index(sid)
-                tfc, tfcd = emp_fc[j], emp_fcd[j]
-            else:
-                tfc, tfcd = emp_fc.mean(0), emp_fcd.flatten()
-            scores = {"fc_similarity": metrics.fc_similarity(fc[i], tfc).item(),
-                      "fc_similarity_fisher": metrics.fc_similarity(fc[i], tfc, fisher=True).item(),
-                      "fcd_ks": metrics.ks_distance(fcd[i], tfcd).item()}
-            for name, v in scores.items():
-                acc[sid][name] = acc[sid].get(name, 0.0) + v / int(seeds)
+    # each fitted subject against its own data, else against the group FC and pooled FCD
+    rows = [ids.index(sid) if sid in ids else None for sid in model.subject_ids]
+    targets = Targets(fc=torch.stack([emp_fc.mean(0) if j is None else emp_fc[j] for j in rows]),
+                      fcd=[emp_fcd.flatten() if j is None else emp_fcd[j] for j in rows])
+    ev = Evaluator(targets, tr, window, step, seeds, first_seed=model.meta.get("eval_seed", 0))(
+        lambda seed: model.simulate(n_volumes=T, seed=seed, dt=dt))
+    acc = {sid: {k: float(v[i]) for k, v in ev.scores.items()}
+           for i, sid in enumerate(model.subject_ids)}
     base = sc_fc_baseline(cohort)
     for sid in acc:
         if sid in base.ids:

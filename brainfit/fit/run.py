@@ -33,15 +33,12 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
         torch.set_num_threads(int(cfg.threads))
     cohort = instantiate(cfg.data)
     preprocessing = instantiate(cfg.data.preprocessing) if cfg.data.get("preprocessing") else None
-    spec, coupling, bold = components_from_config(cfg)
-    objective = instantiate(cfg.loss)
-    optimizer = instantiate(cfg.optim)
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    trainer_cfg = instantiate(cfg.trainer)
-    run_config = OmegaConf.to_container(cfg, resolve=True)
-    trainer = Trainer(cohort, spec, coupling, bold, objective, optimizer, scheduler, trainer_cfg,
-                      out_dir=out_dir, seed=cfg.seed, device=device, dtype=dtype,
-                      preprocessing=preprocessing, run_config=run_config)
+    trainer = Trainer(
+        cohort, components_from_config(cfg), instantiate(cfg.loss), instantiate(cfg.optim),
+        instantiate(cfg.trainer), out_dir,
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        seed=cfg.seed, device=device, dtype=dtype, preprocessing=preprocessing,
+        run_config=OmegaConf.to_container(cfg, resolve=True))
     result = trainer.fit()
     m = result["mean"]
     log.info("%s %.3f (SC-FC baseline %.3f); fit took %.0f s; outputs in %s",

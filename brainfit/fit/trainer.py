@@ -5,11 +5,14 @@ s. Parameters of group scope (``global``, ``regional``, ``map``) are shared by t
 ``subject`` and ``subject_regional`` ones are one per element, so the cohort and its restarts are
 fitted in the same simulation. The best restart of each subject is the one with the lowest training
 loss (a running average over epochs), so the held-out part stays untouched by model selection.
+
+The trainer runs the loop and owns its state; the pieces it wires together each have their own
+module: the data and targets (:mod:`brainfit.fit.targets`), the held-out scores
+(:mod:`brainfit.fit.evaluator`) and the run directory (:mod:`brainfit.fit.outputs`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -24,27 +27,19 @@ from torch import Tensor
 
 import brainfit
 from brainfit import metrics
-from brainfit.checkpoint import (
-    array_checksum,
-    fitted_rows,
-    load_checkpoint,
-    save_atomic,
-    write_csv,
-)
-from brainfit.data import Cohort, Preprocessing, sc_fc_baseline
+from brainfit.data import Cohort, Preprocessing
 from brainfit.fit import memory
-from brainfit.fit.spec import COMPILE_STEPS, NetworkSpec, TrainerConfig, build_simulator
-from brainfit.losses import Objective, SimulatedBoldFilter, Targets, normalized_psd
-from brainfit.network import SimulationDiverged
+from brainfit.fit.build import Components
+from brainfit.fit.evaluator import EVAL_SEED, Evaluator
+from brainfit.fit.outputs import RunOutputs
+from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
+from brainfit.fit.targets import FitData
+from brainfit.losses import Objective, SimulatedBoldFilter
+from brainfit.runtime import FitDiverged, SimulationDiverged, progress
 
 log = logging.getLogger("brainfit.fit")
 
-#: noise seed of the first evaluation realisation (the one exported in simulated_fc.npz)
-EVAL_SEED = 10_000
-
-
-class FitDiverged(FloatingPointError):
-    """The loss, a gradient or a parameter became NaN/inf; no checkpoint was overwritten."""
+__all__ = ["EVAL_SEED", "FitDiverged", "Trainer"]
 
 
 class Trainer:
@@ -52,43 +47,43 @@ class Trainer:
 
     Args:
         cohort: the (preprocessed) cohort; subjects need equal N, TR and session length.
-        spec: the network model.
-        coupling: coupling factory ``(n_regions, n_batch) -> Coupling``.
-        bold: BOLD-head factory ``(n_regions, n_batch) -> BalloonWindkessel``.
+        components: the network model, coupling factory and BOLD-head factory
+            (:func:`brainfit.fit.build.components_from_config`).
         objective: the loss.
         optimizer: factory ``params -> torch.optim.Optimizer``.
-        scheduler: factory ``optimizer -> LR scheduler`` or None.
         config: the trainer settings.
         out_dir: where checkpoints, tables, figures and logs go.
+        scheduler: factory ``optimizer -> LR scheduler``, or None.
         seed: seeds every random number of the run.
         device, dtype: where and in what precision to run.
         preprocessing: the data's preprocessing, mirrored on simulated BOLD.
         run_config: the resolved run config stored in checkpoints (for resume / load_fitted).
     """
 
-    def __init__(self, cohort: Cohort, spec: NetworkSpec, coupling: Callable, bold: Callable,
-                 objective: Objective, optimizer: Callable, scheduler: Callable | None,
-                 config: TrainerConfig, out_dir: str | Path, seed: int = 0,
+    def __init__(self, cohort: Cohort, components: Components, objective: Objective,
+                 optimizer: Callable, config: TrainerConfig, out_dir: str | Path, *,
+                 scheduler: Callable | None = None, seed: int = 0,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                  preprocessing: Preprocessing | None = None,
                  run_config: dict[str, Any] | None = None) -> None:
-        self.cfg, self.objective, self.spec = config, objective, spec
-        self.dt = config.dt or spec.dt
+        self.cfg, self.objective, self.spec = config, objective, components.spec
+        self.dt = config.dt or self.spec.dt
         self.eval_dt = config.eval_dt or self.dt
         self.device, self.dtype = torch.device(device), dtype
-        self.out = Path(out_dir)
+        self.outputs = RunOutputs(out_dir)
         self.seed = int(seed)
         self.run_config = run_config or {}
         _seed_everything(self.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        self.cohort = cohort
-        self._prepare_data(cohort, preprocessing)
+        self.data = data = FitData.from_cohort(cohort, config, objective, preprocessing,
+                                               self.device, dtype)
+        self.ids, self.tr = data.ids, data.tr
         R = config.restarts
         rep = lambda t: None if t is None else t.repeat_interleave(R, dim=0)  # noqa: E731
-        self.maps = {k: rep(v) for k, v in self.train_batch.maps.items()}
+        self.maps = {k: rep(v) for k, v in data.train_batch.maps.items()}
         self.simulator = build_simulator(
-            spec, coupling, bold, rep(self.train_batch.weights), rep(self.train_batch.lengths),
-            self.maps).to(device=self.device, dtype=self.dtype)
+            self.spec, components.coupling, components.bold, rep(data.train_batch.weights),
+            rep(data.train_batch.lengths), self.maps).to(device=self.device, dtype=self.dtype)
         self.elements = [(sid, r) for sid in self.ids for r in range(R)]
         self._set_engine()
         self._spread_restarts()
@@ -98,78 +93,21 @@ class Trainer:
                              "parameter in the model config")
         self.optimizer = optimizer(params)
         self.scheduler = scheduler(self.optimizer) if scheduler is not None else None
-        self.filter_kwargs = self._filter_kwargs(preprocessing)
-        self.filter = SimulatedBoldFilter(self.tr, **self.filter_kwargs)
+        self.filter = SimulatedBoldFilter(self.tr, **data.filter_kwargs)
+        self.evaluator = Evaluator(data.test_targets, self.tr, objective.fcd_window,
+                                   objective.fcd_step, config.eval_seeds)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.best = {sid: self.ids.index(sid) * R for sid in self.ids}
         self.best_score = -math.inf
         self.element_loss: Tensor | None = None  # running average of each element's loss
         self.last_eval: dict[str, Any] | None = None
-        self.writer = None
         if config.resume:
             self._resume(config.resume)
 
-    # -- data ------------------------------------------------------------------------------------
-    def _prepare_data(self, cohort: Cohort, preprocessing: Preprocessing | None) -> None:
-        cfg, dev, dt = self.cfg, self.device, self.dtype
-        self.ids = cohort.ids
-        has_bold = all(s.bold is not None for s in cohort)
-        if has_bold:
-            train, test = cohort.split(cfg.train_fraction)
-        else:  # precomputed targets: nothing to hold out
-            train = test = cohort
-        #: what evaluation scores, for the log
-        self.score_name = ("held-out FC similarity" if has_bold else
-                           "FC similarity to the targets (nothing held out)")
-        self.train_batch = train.batch(device=dev, dtype=dt)
-        self.test_batch = test.batch(device=dev, dtype=dt)
-        trs = {s.tr for s in cohort if s.tr is not None}
-        if len(trs) > 1:
-            raise ValueError(f"subjects of one fit must share a TR, got {sorted(trs)}; fit "
-                             f"them in separate runs (data.subjects=[...])")
-        self.tr = trs.pop() if trs else 2.0
-        self.targets = self._targets(self.train_batch, train)
-        self.test_targets = self._targets(self.test_batch, test)
-        T = self.train_batch.bold.shape[1] if has_bold else None
-        sim_s = cfg.sim_seconds if cfg.sim_seconds is not None else (T or 0) * self.tr
-        if sim_s <= 0:
-            raise ValueError("trainer.sim_seconds must be set when the data have no BOLD")
-        self.n_volumes = max(2, int(round(sim_s / self.tr)))
-        self.n_eval_volumes = (self.test_batch.bold.shape[1] if has_bold else self.n_volumes)
-        if cfg.eval_seconds is not None:
-            self.n_eval_volumes = max(2, int(round(cfg.eval_seconds / self.tr)))
-        if self.objective.needs_fcd:
-            metrics.fcd_windows(self.n_volumes, self.tr, self.objective.fcd_window,
-                                self.objective.fcd_step)
-        self.checksums = {s.id: array_checksum([s.weights, s.lengths, s.bold, s.fc_target])
-                          for s in cohort}
-        self.baseline = sc_fc_baseline(test if has_bold else cohort)
-
-    def _targets(self, batch, cohort: Cohort) -> Targets:
-        R = self.cfg.restarts
-        rep = lambda t: t.repeat_interleave(R, dim=0)  # noqa: E731
-        obj = self.objective
-        if batch.bold is not None:
-            fc = metrics.fc(batch.bold)
-            fcd = psd = None
-            n_windows = _n_windows(batch.bold.shape[1], self.tr, obj)
-            if n_windows >= 2:
-                fcd = rep(metrics.fcd_values(batch.bold, self.tr, obj.fcd_window, obj.fcd_step))
-            if obj.needs_psd:
-                psd = rep(normalized_psd(batch.bold, self.tr, obj.psd_nperseg))
-            return Targets(fc=rep(fc), fcd=fcd, psd=psd)
-        fcd_hist = None
-        if batch.fcd is not None:
-            fcd_hist = [h for h in batch.fcd for _ in range(R)]
-        return Targets(fc=rep(batch.fc), fcd_hist=fcd_hist)
-
-    @staticmethod
-    def _filter_kwargs(p: Preprocessing | None) -> dict[str, Any]:
-        if p is None:
-            return {"bandpass": False, "detrend": False, "zscore": True}
-        return {"bandpass": p.bandpass, "low_hz": p.low_hz, "high_hz": p.high_hz,
-                "order": p.filter_order, "detrend": p.detrend, "zscore": p.zscore}
+    @property
+    def score_name(self) -> str:
+        return self.data.score_name
 
     def _spread_restarts(self) -> None:
         """Restarts after the first start per-element parameters from random values."""
@@ -194,7 +132,7 @@ class Trainer:
         """``trainer.engine`` and ``trainer.compile`` (``auto``: compile long simulations)."""
         cfg, net = self.cfg, self.simulator.network
         net.engine = cfg.engine
-        steps = (cfg.burn_in + self.n_volumes * self.tr) * 1000.0 / self.dt
+        steps = (cfg.burn_in + self.data.n_volumes * self.tr) * 1000.0 / self.dt
         net.compile = bool(steps >= COMPILE_STEPS if cfg.compile == "auto" else cfg.compile)
         if net.compile and cfg.engine == "fast":
             log.info("engine: fast, compiled (%d steps a simulation; the first one compiles)",
@@ -248,8 +186,9 @@ class Trainer:
         parts_sum: dict[str, Tensor] = {}
         try:
             for _ in range(cfg.noise_realisations):
-                y = self.simulate(self.n_volumes, self.dt, self.generator)
-                loss_b, parts = self.objective(y, self.tr, self.targets, self.prior_values())
+                y = self.simulate(self.data.n_volumes, self.dt, self.generator)
+                loss_b, parts = self.objective(y, self.tr, self.data.targets,
+                                               self.prior_values())
                 total = total + loss_b / cfg.noise_realisations
                 for k, v in parts.items():
                     parts_sum[k] = parts_sum.get(k, 0) + v.detach() / cfg.noise_realisations
@@ -290,89 +229,74 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, seeds: int | None = None) -> dict[str, Any]:
         """Held-out scores per element, averaged over noise seeds; picks the best restarts."""
-        cfg = self.cfg
         self.simulator.eval()
-        dt = self.eval_dt
-        tt = self.test_targets
-        acc: dict[str, Tensor] = {}
-        fcs = []
-        for k in range(seeds or cfg.eval_seeds):
-            g = torch.Generator(device=self.device).manual_seed(EVAL_SEED + k)
-            y = self.simulate(self.n_eval_volumes, dt, g)
-            fc = metrics.fc(y)
-            fcs.append(fc)
-            scores = {"fc_similarity": metrics.fc_similarity(fc, tt.fc),
-                      "fc_similarity_fisher": metrics.fc_similarity(fc, tt.fc, fisher=True)}
-            if _n_windows(y.shape[1], self.tr, self.objective) >= 2:
-                sim_fcd = metrics.fcd_values(y, self.tr, self.objective.fcd_window,
-                                             self.objective.fcd_step)
-                if tt.fcd is not None:
-                    scores["fcd_ks"] = metrics.ks_distance(sim_fcd, tt.fcd)
-                elif tt.fcd_hist is not None:
-                    scores["fcd_ks"] = torch.stack([
-                        metrics.ks_distance_hist(sim_fcd[b], e, c)
-                        for b, (e, c) in enumerate(tt.fcd_hist)])
-            for name, v in scores.items():
-                acc[name] = acc.get(name, 0) + v / (seeds or cfg.eval_seeds)
-        score = acc["fc_similarity"] - acc.get("fcd_ks", 0)
-        R = cfg.restarts
+        evaluator = self.evaluator
+        if seeds is not None and seeds != evaluator.seeds:
+            evaluator = Evaluator(self.data.test_targets, self.tr, evaluator.fcd_window,
+                                  evaluator.fcd_step, seeds)
+        ev = evaluator(self._eval_simulation)
+        R = self.cfg.restarts
+        score = ev.score
         train_loss = self.element_loss if self.element_loss is not None else -score
         best = {sid: s * R + int(train_loss[s * R:(s + 1) * R].argmin()) for s, sid in
                 enumerate(self.ids)}
+        base = self.data.baseline
         per_subject = {}
         for s, sid in enumerate(self.ids):
             b = best[sid]
-            per_subject[sid] = {k: float(v[b]) for k, v in acc.items()}
+            per_subject[sid] = {k: float(v[b]) for k, v in ev.scores.items()}
             per_subject[sid]["restart"] = b % R
-            per_subject[sid]["sc_fc_r"] = float(self.baseline.r_sc[s])
-            per_subject[sid]["log_sc_fc_r"] = float(self.baseline.r_log_sc[s])
+            per_subject[sid]["sc_fc_r"] = float(base.r_sc[s])
+            per_subject[sid]["log_sc_fc_r"] = float(base.r_log_sc[s])
         mean = {k: float(np.mean([p[k] for p in per_subject.values()]))
                 for k in next(iter(per_subject.values())) if k != "restart"}
         self.last_eval = {"epoch": self.epoch, "best": best, "subjects": per_subject,
                           "mean": mean, "score": float(np.mean([score[b] for b in best.values()])),
-                          "fc_sim": fcs[0]}
+                          "fc_sim": ev.fc}
         return self.last_eval
+
+    def _eval_simulation(self, seed: int) -> Tensor:
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        return self.simulate(self.data.n_eval_volumes, self.eval_dt, g)
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Run the remaining epochs, evaluate, save; returns the final metrics."""
         cfg = self.cfg
-        (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
-        self.writer = _tensorboard(self.out / "tensorboard")
+        self.outputs.open_log()
         start = time.time()
-        bar = _progress(range(self.epoch, cfg.epochs), cfg.progress, initial=self.epoch,
-                        total=cfg.epochs)
+        bar = progress(cfg.epochs, cfg.progress, "fit", "epoch", initial=self.epoch, leave=True)
         log.info("fitting %d subjects x %d restarts (%d regions) for %d epochs on %s",
-                 len(self.ids), cfg.restarts, self.train_batch.weights.shape[-1], cfg.epochs,
-                 self.device)
-        for _ in bar:
+                 len(self.ids), cfg.restarts, self.data.train_batch.weights.shape[-1],
+                 cfg.epochs, self.device)
+        while self.epoch < cfg.epochs:
             row = self.step()
             if cfg.eval_every and self.epoch % cfg.eval_every == 0 and self.epoch < cfg.epochs:
                 self._evaluate_and_keep_best(row)
             self.history.append(row)
-            self._log(row)
+            self.outputs.log(row, self.simulator)
             self.save("last.pt")
-            if hasattr(bar, "set_postfix"):
+            if bar is not None:
+                bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.4f}",
                                 r=f"{row.get('fc_similarity', float('nan')):.3f}")
+        if bar is not None:
+            bar.close()
         row = dict(self.history[-1]) if self.history else {"epoch": self.epoch}
         self._evaluate_and_keep_best(row, final=True)
         if self.history:
             self.history[-1] = row
-            self._log(row)
+            self.outputs.log(row, self.simulator)
         self.save("last.pt")
-        elapsed = time.time() - start
-        result = self.export(elapsed)
-        if self.writer is not None:
-            self.writer.close()
+        result = self.export(time.time() - start)
+        self.outputs.close_log()
         return result
 
     def _evaluate_and_keep_best(self, row: dict[str, float], final: bool = False) -> None:
         ev = self.evaluate()
         row.update({f"eval/{k}": v for k, v in ev["mean"].items()})
         self.best = ev["best"]
-        if ev["score"] > self.best_score or final and not (self.out / "checkpoints" /
-                                                          "best.pt").exists():
+        if ev["score"] > self.best_score or final and not self.outputs.has("best.pt"):
             self.best_score = ev["score"]
             self.save("best.pt")
         log.info("epoch %d: %s %.3f (Fisher %.3f), FCD KS %s; SC-FC baseline "
@@ -381,18 +305,9 @@ class Trainer:
                  f"{ev['mean']['fcd_ks']:.3f}" if "fcd_ks" in ev["mean"] else "n/a",
                  ev["mean"]["sc_fc_r"])
 
-    def _log(self, row: dict[str, float]) -> None:
-        if self.writer is None:
-            return
-        for k, v in row.items():
-            if k != "epoch":
-                self.writer.add_scalar(k, v, row["epoch"])
-        for r in self.simulator.param_table():
-            if r["trainable"] and r["region"] is None and r["batch"] in (None, 0):
-                self.writer.add_scalar(f"params/{r['parameter']}", r["value"], row["epoch"])
-
     # -- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        data = self.data
         return {
             "brainfit_version": brainfit.__version__,
             "epoch": self.epoch,
@@ -402,7 +317,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": {"generator": self.generator.get_state(), "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(), "python": random.getstate()},
-            "data": {"name": self.cohort.name, "ids": self.ids, "checksums": self.checksums},
+            "data": {"name": data.cohort.name, "ids": self.ids, "checksums": data.checksums},
             "elements": self.elements,
             "best": self.best,
             "best_score": self.best_score,
@@ -411,32 +326,18 @@ class Trainer:
             "maps": self.maps,
             "meta": {"tr": self.tr, "dt": self.dt, "eval_dt": self.eval_dt,
                      "burn_in": self.cfg.burn_in, "chunk": self.cfg.chunk,
-                     "n_volumes": self.n_volumes, "n_eval_volumes": self.n_eval_volumes,
-                     "labels": self.cohort.labels, "restarts": self.cfg.restarts,
-                     "filter": self.filter_kwargs, "eval_seed": EVAL_SEED},
+                     "n_volumes": data.n_volumes, "n_eval_volumes": data.n_eval_volumes,
+                     "labels": data.cohort.labels, "restarts": self.cfg.restarts,
+                     "filter": data.filter_kwargs, "eval_seed": EVAL_SEED},
         }
 
     def save(self, name: str) -> Path:
         """Write a checkpoint atomically, only if every parameter is finite."""
-        for k, v in self.simulator.state_dict().items():
-            if v.is_floating_point() and not torch.isfinite(v).all():
-                raise FitDiverged(f"refusing to save {name}: {k} is not finite")
-        return save_atomic(self.state(), self.out / "checkpoints" / name)
+        return self.outputs.save(self.state(), name)
 
     def _resume(self, path: str | Path) -> None:
-        ckpt = load_checkpoint(path)
-        mine, theirs = self.run_config, ckpt["config"]
-        for group in ("model", "coupling", "bold"):
-            if mine.get(group) != theirs.get(group):
-                raise ValueError(f"cannot resume from {path}: it was fitted with a different "
-                                 f"{group} config ({theirs.get(group)} vs {mine.get(group)})")
-        if ckpt["data"]["checksums"] != self.checksums:
-            raise ValueError(f"cannot resume from {path}: it was fitted on a different cohort or "
-                             f"preprocessing (subjects {ckpt['data']['ids']} vs {self.ids}, or "
-                             f"their data differ)")
-        if ckpt["elements"] != [list(e) for e in self.elements] and \
-                ckpt["elements"] != self.elements:
-            raise ValueError(f"cannot resume from {path}: restarts differ")
+        ckpt = self.outputs.load_for_resume(path, self.run_config, self.data.checksums,
+                                            self.elements)
         self.simulator.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt["scheduler"] is not None:
@@ -458,10 +359,7 @@ class Trainer:
     # -- exports ---------------------------------------------------------------------------------
     def export(self, elapsed: float) -> dict[str, Any]:
         """fitted_params.csv, metrics.json, simulated_fc.npz and figures."""
-        ev = self.last_eval
-        labels = self.cohort.labels
-        rows = fitted_rows(self.simulator, self.elements, self.best, labels)
-        write_csv(rows, self.out / "fitted_params.csv")
+        ev, data, R = self.last_eval, self.data, self.cfg.restarts
         result = {
             "held_out": ev["subjects"],
             "mean": ev["mean"],
@@ -470,74 +368,33 @@ class Trainer:
             "fit_seconds": elapsed,
             "device": str(self.device),
             "n_subjects": len(self.ids),
-            "restarts": self.cfg.restarts,
+            "restarts": R,
             "tr": self.tr,
         }
-        (self.out / "metrics.json").write_text(json.dumps(result, indent=2))
         best = list(self.best.values())
-        fc_sim = ev["fc_sim"][best].cpu().numpy()
-        np.savez(self.out / "simulated_fc.npz", fc=fc_sim, ids=np.array(self.ids),
-                 seed=EVAL_SEED, n_volumes=self.n_eval_volumes)
-        try:
-            self._figures(rows, fc_sim)
-        except Exception as err:  # noqa: BLE001 - figures must never lose a finished fit
-            log.warning("could not draw figures: %s", err)
+        fc_sim = ev["fc_sim"][best]
+        rows = self.outputs.export(result, self.simulator, self.elements, self.best,
+                                   data.cohort.labels, fc_sim, EVAL_SEED, data.n_eval_volumes)
+        tt = data.test_targets
+        per_subject = lambda t: {sid: t[s * R].cpu().numpy()  # noqa: E731
+                                 for s, sid in enumerate(self.ids)}
+        self.outputs.figures(
+            rows, per_subject(tt.fc),
+            {sid: fc_sim[s].cpu().numpy() for s, sid in enumerate(self.ids)},
+            ev["subjects"], self.history, data.cohort.labels,
+            fcd=None if tt.fcd is None else lambda: (per_subject(tt.fcd),
+                                                     self._simulated_fcd(best)))
         return result
 
-    def _figures(self, rows: list[dict[str, Any]], fc_sim: np.ndarray) -> None:
-        from brainfit import plotting
-
-        fig_dir = self.out / "figures"
-        fig_dir.mkdir(exist_ok=True)
-        tt = self.test_targets
-        R = self.cfg.restarts
-        emp = {sid: tt.fc[s * R].cpu().numpy() for s, sid in enumerate(self.ids)}
-        sim = {sid: fc_sim[s] for s, sid in enumerate(self.ids)}
-        scores = {sid: self.last_eval["subjects"][sid]["fc_similarity"] for sid in self.ids}
-        plotting.plot_fc_comparison(emp, sim, scores, fig_dir / "fc_comparison.png")
-        plotting.plot_loss_curves(self.history, fig_dir / "loss_curves.png")
-        plotting.plot_parameters(rows, fig_dir / "fitted_parameters.png",
-                                 labels=self.cohort.labels)
-        if tt.fcd is not None:
-            g = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
-            with torch.no_grad():
-                y = self.simulate(self.n_eval_volumes, self.eval_dt, g)
-                sim_fcd = metrics.fcd_values(y, self.tr, self.objective.fcd_window,
-                                             self.objective.fcd_step)
-            best = list(self.best.values())
-            plotting.plot_fcd_histograms(
-                {sid: tt.fcd[s * R].cpu().numpy() for s, sid in enumerate(self.ids)},
-                {sid: sim_fcd[best[s]].cpu().numpy() for s, sid in enumerate(self.ids)},
-                fig_dir / "fcd_histograms.png",
-                ks={sid: self.last_eval["subjects"][sid].get("fcd_ks", float("nan"))
-                    for sid in self.ids})
-
-
-def _n_windows(n_samples: int, tr: float, obj: Objective) -> int:
-    try:
-        return metrics.fcd_windows(n_samples, tr, obj.fcd_window, obj.fcd_step)[2]
-    except ValueError:
-        return 0
+    @torch.no_grad()
+    def _simulated_fcd(self, best: list[int]) -> dict[str, np.ndarray]:
+        """FCD values of the best restarts, first evaluation seed."""
+        y = self._eval_simulation(EVAL_SEED)
+        fcd = metrics.fcd_values(y, self.tr, self.objective.fcd_window, self.objective.fcd_step)
+        return {sid: fcd[best[s]].cpu().numpy() for s, sid in enumerate(self.ids)}
 
 
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _tensorboard(path: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # pragma: no cover - tensorboard is a dependency
-        log.warning("tensorboard is not installed; scalars are not logged")
-        return None
-    return SummaryWriter(log_dir=str(path))
-
-
-def _progress(it, enabled: bool, initial: int = 0, total: int | None = None):
-    if not enabled:
-        return it
-    from tqdm.auto import tqdm
-
-    return tqdm(it, initial=initial, total=total, desc="fit", unit="epoch")

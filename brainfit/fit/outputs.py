@@ -1,0 +1,143 @@
+"""A run's outputs: checkpoints (and the checks before resuming one), TensorBoard scalars, the
+exported tables and the figures.
+
+A run directory holds::
+
+    checkpoints/last.pt, best.pt   resumable state (brainfit.checkpoint describes the contents)
+    tensorboard/                   per-epoch scalars and the global parameters
+    fitted_params.csv              one row per (subject, region, parameter), best restart
+    metrics.json                   held-out scores per subject and on average
+    simulated_fc.npz               the best restarts' FC of the first evaluation seed
+    figures/                       FC side by side, loss curves, parameters, FCD histograms
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from brainfit.checkpoint import fitted_rows, load_checkpoint, save_atomic, write_csv
+from brainfit.runtime import FitDiverged
+from brainfit.simulator import BoldSimulator
+
+log = logging.getLogger("brainfit.fit")
+
+
+class RunOutputs:
+    """Writes everything a fit leaves in ``out_dir``."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        self.checkpoints = self.dir / "checkpoints"
+        self.writer = None
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def save(self, state: dict[str, Any], name: str) -> Path:
+        """Write ``checkpoints/<name>`` atomically, only if every parameter is finite.
+
+        Raises:
+            FitDiverged: a parameter is NaN/inf (nothing is written).
+        """
+        for k, v in state["model_state"].items():
+            if v.is_floating_point() and not torch.isfinite(v).all():
+                raise FitDiverged(f"refusing to save {name}: {k} is not finite")
+        return save_atomic(state, self.checkpoints / name)
+
+    def has(self, name: str) -> bool:
+        return (self.checkpoints / name).exists()
+
+    @staticmethod
+    def load_for_resume(path: str | Path, run_config: dict[str, Any],
+                        checksums: dict[str, str], elements: list[tuple[str, int]]
+                        ) -> dict[str, Any]:
+        """The checkpoint at ``path``, if this run may continue it.
+
+        Raises:
+            ValueError: it was fitted with another model, coupling or BOLD config, on other data,
+                or with other restarts.
+        """
+        ckpt = load_checkpoint(path)
+        theirs = ckpt["config"]
+        for group in ("model", "coupling", "bold"):
+            if run_config.get(group) != theirs.get(group):
+                raise ValueError(f"cannot resume from {path}: it was fitted with a different "
+                                 f"{group} config ({theirs.get(group)} vs "
+                                 f"{run_config.get(group)})")
+        if ckpt["data"]["checksums"] != checksums:
+            raise ValueError(f"cannot resume from {path}: it was fitted on a different cohort or "
+                             f"preprocessing (subjects {ckpt['data']['ids']} vs "
+                             f"{list(checksums)}, or their data differ)")
+        if [tuple(e) for e in ckpt["elements"]] != [tuple(e) for e in elements]:
+            raise ValueError(f"cannot resume from {path}: restarts differ")
+        return ckpt
+
+    # -- TensorBoard -----------------------------------------------------------------------------
+    def open_log(self) -> None:
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # pragma: no cover - tensorboard is a dependency
+            log.warning("tensorboard is not installed; scalars are not logged")
+            return
+        self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
+
+    def log(self, row: dict[str, float], simulator: BoldSimulator) -> None:
+        """One epoch's scalars and the global trainable parameters."""
+        if self.writer is None:
+            return
+        for k, v in row.items():
+            if k != "epoch":
+                self.writer.add_scalar(k, v, row["epoch"])
+        for r in simulator.param_table():
+            if r["trainable"] and r["region"] is None and r["batch"] in (None, 0):
+                self.writer.add_scalar(f"params/{r['parameter']}", r["value"], row["epoch"])
+
+    def close_log(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    # -- exports ---------------------------------------------------------------------------------
+    def export(self, result: dict[str, Any], simulator: BoldSimulator,
+               elements: list[tuple[str, int]], best: dict[str, int], labels: list[str] | None,
+               fc_sim: Tensor, eval_seed: int, n_eval_volumes: int) -> list[dict[str, Any]]:
+        """``fitted_params.csv``, ``metrics.json`` and ``simulated_fc.npz`` (FC of the best
+        restarts, (S, N, N)); returns the fitted-parameter rows."""
+        rows = fitted_rows(simulator, elements, best, labels)
+        write_csv(rows, self.dir / "fitted_params.csv")
+        (self.dir / "metrics.json").write_text(json.dumps(result, indent=2))
+        np.savez(self.dir / "simulated_fc.npz", fc=fc_sim.cpu().numpy(), ids=np.array(list(best)),
+                 seed=eval_seed, n_volumes=n_eval_volumes)
+        return rows
+
+    def figures(self, rows: list[dict[str, Any]], emp_fc: dict[str, np.ndarray],
+                sim_fc: dict[str, np.ndarray], scores: dict[str, dict[str, float]],
+                history: list[dict[str, float]], labels: list[str] | None,
+                fcd: Callable[[], tuple[dict, dict]] | None = None) -> None:
+        """FC side by side, loss curves, fitted parameters and (``fcd() -> (empirical,
+        simulated)`` FCD values per subject) FCD histograms, in ``figures/``. A figure that
+        cannot be drawn is logged, never raised: figures must not lose a finished fit."""
+        try:
+            from brainfit import plotting
+
+            fig_dir = self.dir / "figures"
+            fig_dir.mkdir(exist_ok=True)
+            plotting.plot_fc_comparison(emp_fc, sim_fc, {s: v["fc_similarity"]
+                                                         for s, v in scores.items()},
+                                        fig_dir / "fc_comparison.png")
+            plotting.plot_loss_curves(history, fig_dir / "loss_curves.png")
+            plotting.plot_parameters(rows, fig_dir / "fitted_parameters.png", labels=labels)
+            if fcd is not None:
+                emp, sim = fcd()
+                plotting.plot_fcd_histograms(
+                    emp, sim, fig_dir / "fcd_histograms.png",
+                    ks={s: v.get("fcd_ks", float("nan")) for s, v in scores.items()})
+        except Exception as err:  # noqa: BLE001 - figures must never lose a finished fit
+            log.warning("could not draw figures: %s", err)
