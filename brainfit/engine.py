@@ -45,6 +45,7 @@ Phases are labelled for ``torch.profiler``: ``brainfit.gather``, ``brainfit.loca
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 import weakref
@@ -705,8 +706,6 @@ def run(net, state, dt: float, n_steps: int, names: list[str], every: int, avera
     Returns ``(records (n_obs, B, n_steps / every, N) or None, state)`` with the same meaning as
     the reference loop in :meth:`BrainNetwork._run`.
     """
-    from brainfit.network import NetworkState
-
     x = state.x
     plan = Plan(net, dt, names, every, average, x.shape[0], state.seed)
     with plan.cached() as values:
@@ -752,4 +751,4 @@ def run(net, state, dt: float, n_steps: int, names: list[str], every: int, avera
             if progress is not None:
                 progress.update(n)
     out = torch.cat(recs, dim=2) if recs else None
-    return out, NetworkState(x=x, step=step, seed=state.seed, history=hist, noise=eta)
+    return out, dataclasses.replace(state, x=x, step=step, history=hist, noise=eta)
