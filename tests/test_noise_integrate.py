@@ -54,6 +54,7 @@ def test_noise_amplitudes_are_trainable_and_receive_gradients():
     dW, _ = noise.increment(None, torch.Size((3, 2, 4)), 0.1, torch.Generator().manual_seed(0))
     dW.pow(2).sum().backward()
     assert noise.params.raw["sigma_x"].grad.abs() > 0
+    assert noise.params.raw["sigma_y"].grad.abs() > 0  # every state's amplitude, not just one
 
 
 def test_bad_noise_settings():
