@@ -28,6 +28,9 @@ the matching loader (:func:`load_bundled`, :func:`load_neurolib_dir`, :func:`loa
 from a 4D BOLD NIfTI and a label atlas; :func:`from_targets` a targets-only one. Loaders validate
 everything before returning and name the file and the fix in every error (:class:`DataError`, a
 ``ValueError``; ``FileNotFoundError`` for missing files).
+The dispatcher is :mod:`brainfit.data.loaders`; each format has its own module in
+:mod:`brainfit.data.formats` (``neurolib``, ``tvb``, ``nifti``, ``bids``, ``arrays``,
+``targets``, and ``readers`` for the shared file readers).
 
 Preprocessing
 -------------

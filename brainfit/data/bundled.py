@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from brainfit.data.loaders import load_npz
+from brainfit.data.formats.arrays import load_npz
 from brainfit.data.subject import Cohort, DataError
 
 
