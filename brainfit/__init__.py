@@ -30,7 +30,6 @@ from brainfit import (  # noqa: E402
     stimulus,
 )
 from brainfit.bold import BalloonWindkessel, BoldStream  # noqa: E402
-from brainfit.checkpoint import FittedModel, load_fitted  # noqa: E402
 from brainfit.models import available as available_models  # noqa: E402
 from brainfit.models import create as create_model  # noqa: E402
 from brainfit.network import BrainNetwork, NetworkState  # noqa: E402
@@ -42,19 +41,23 @@ from brainfit.stimulus import Stimulus  # noqa: E402
 
 #: submodules imported on first attribute access (see :func:`__getattr__`)
 _LAZY_SUBMODULES = ("fit", "plotting")
+#: names imported from a lazy submodule on first access
+_LAZY_NAMES = {"FittedModel": "brainfit.fit.fitted", "load_fitted": "brainfit.fit.fitted"}
 
 
 def __getattr__(name: str):
-    """Import :data:`_LAZY_SUBMODULES` on first access (PEP 562)."""
-    if name in _LAZY_SUBMODULES:
-        import importlib
+    """Import :data:`_LAZY_SUBMODULES` and :data:`_LAZY_NAMES` on first access (PEP 562)."""
+    import importlib
 
+    if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"brainfit.{name}")  # also binds brainfit.<name>
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'brainfit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES) | set(_LAZY_NAMES))
 
 
 __all__ = [

@@ -8,6 +8,7 @@ One job per module:
 - :mod:`~brainfit.fit.trainer`: the optimisation loop and its resumable state;
 - :mod:`~brainfit.fit.evaluator`: held-out scores (the trainer's and ``scripts/evaluate.py``'s);
 - :mod:`~brainfit.fit.outputs`: the run directory (checkpoints, TensorBoard, exports, figures);
+- :mod:`~brainfit.fit.fitted`: a fitted model rebuilt from a checkpoint (``load_fitted``);
 - :mod:`~brainfit.fit.evaluate`: score or simulate a finished run (``scripts/evaluate.py``,
   ``scripts/simulate.py``);
 - :mod:`~brainfit.fit.memory`: the memory a training step needs, checked before a fit starts;
@@ -16,11 +17,12 @@ One job per module:
 
 from brainfit.fit.build import Components, components_from_config
 from brainfit.fit.evaluator import Evaluator
+from brainfit.fit.fitted import FittedModel, load_fitted
 from brainfit.fit.run import run
 from brainfit.fit.spec import NetworkSpec, TrainerConfig, build_simulator, register_configs
 from brainfit.fit.targets import FitData
 from brainfit.fit.trainer import FitDiverged, Trainer
 
-__all__ = ["Components", "Evaluator", "FitData", "FitDiverged", "NetworkSpec", "Trainer",
-           "TrainerConfig", "build_simulator", "components_from_config", "register_configs",
-           "run"]
+__all__ = ["Components", "Evaluator", "FitData", "FitDiverged", "FittedModel", "NetworkSpec",
+           "Trainer", "TrainerConfig", "build_simulator", "components_from_config", "load_fitted",
+           "register_configs", "run"]

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from brainfit import metrics
-from brainfit.checkpoint import FittedModel, load_fitted
 from brainfit.data import Cohort, sc_fc_baseline
 from brainfit.fit.build import instantiate
 from brainfit.fit.evaluator import Evaluator
+from brainfit.fit.fitted import FittedModel, load_fitted
 from brainfit.losses import Targets
 
 
