@@ -33,9 +33,9 @@ from brainfit.bold import BalloonWindkessel, BoldStream  # noqa: E402
 from brainfit.models import available as available_models  # noqa: E402
 from brainfit.models import create as create_model  # noqa: E402
 from brainfit.network import BrainNetwork, NetworkState  # noqa: E402
-from brainfit.runtime import SimulationDiverged  # noqa: E402
 from brainfit.noise import OrnsteinUhlenbeckNoise, WhiteNoise  # noqa: E402
 from brainfit.params import ParameterSet, ParamSpec  # noqa: E402
+from brainfit.runtime import SimulationDiverged  # noqa: E402
 from brainfit.simulator import BoldSimulator  # noqa: E402
 from brainfit.stimulus import Stimulus  # noqa: E402
 

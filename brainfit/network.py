@@ -53,8 +53,9 @@ from brainfit.connectome import NORMALIZATIONS, check_connectome, normalize_weig
 from brainfit.models.base import NeuralMass
 from brainfit.noise import Noise
 from brainfit.params import ParameterSet, ParamSpec
-from brainfit.runtime import SimulationDiverged, check_finite
+from brainfit.runtime import SimulationDiverged, check_finite  # noqa: F401 (SimulationDiverged: re-exported)
 from brainfit.stimulus import Stimulus
+
 
 @dataclass
 class NetworkState:

@@ -19,9 +19,9 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 import brainfit
 from brainfit import metrics
 from brainfit.checkpoint import load_checkpoint
-from brainfit.fit.fitted import load_fitted
 from brainfit.fit import FitDiverged, register_configs, run
 from brainfit.fit.build import components_from_config, instantiate
+from brainfit.fit.fitted import load_fitted
 from brainfit.fit.spec import build_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
