@@ -19,9 +19,13 @@ name                 term
                      (transformed) space, ``mu`` given in natural units
 ===================  =========================================================================
 
-Simulated BOLD is passed through :class:`SimulatedBoldFilter` first, the differentiable twin of
-the empirical preprocessing (linear detrend, the same Butterworth band-pass applied as a zero-phase
-gain ``|H(f)|^2`` in the Fourier domain, z-score), so both sides are compared alike.
+Each term is a function registered in :data:`LOSS_TERMS` (``@LOSS_TERMS.register("name")``,
+``term(objective, sim, targets) -> (B,)``), so a new term is one function and a ``conf/loss`` file
+that weights it.
+
+Simulated BOLD is passed through :class:`SimulatedBoldFilter` first, the differentiable twin of the
+empirical preprocessing (linear detrend, the same Butterworth band-pass applied as a zero-phase gain
+``|H(f)|^2`` in the Fourier domain, z-score), so both sides are compared alike.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ import torch
 from torch import Tensor, nn
 
 from brainfit import metrics
+from brainfit.registry import Registry
 
-TERMS = ("fc_corr", "fc_corr_fisher", "fc_mse", "fcd", "psd", "prior")
+#: the loss terms, by name: ``term(objective, sim: Simulation, targets: Targets) -> (B,)``
+LOSS_TERMS: Registry = Registry("loss term", listing="valid terms", name_attr=None)
 
 
 @dataclass
@@ -125,8 +131,8 @@ class Objective:
     """Weighted sum of loss terms (see the module docstring).
 
     Args:
-        weights: ``{term: weight}``, terms from :data:`TERMS`; weights finite and >= 0, at least
-            one data term > 0.
+        weights: ``{term: weight}``, terms of :data:`LOSS_TERMS`; weights finite and >= 0, at
+            least one data term (not ``prior``) > 0.
         fcd_window, fcd_step: FCD sliding window and step, s.
         psd_nperseg: Welch segment length (samples) of the ``psd`` term.
         priors: ``{parameter path: {mean, std}}`` with paths as in the parameter table
@@ -145,16 +151,18 @@ class Objective:
 
     def __post_init__(self) -> None:
         w = {k: float(v) for k, v in dict(self.weights).items()}
-        unknown = set(w) - set(TERMS)
+        unknown = set(w) - set(LOSS_TERMS)
         if unknown:
-            raise ValueError(f"unknown loss term(s) {sorted(unknown)}; valid terms are {TERMS}")
+            raise ValueError(f"unknown loss term(s) {sorted(unknown)}; valid terms are "
+                             f"{LOSS_TERMS.available()}")
         for k, v in w.items():
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"loss weight {k} = {v} makes no sense: weights must be finite "
                                  f"and >= 0")
         if not any(v > 0 for k, v in w.items() if k != "prior"):
             raise ValueError(f"every data term of the loss has weight 0 ({w}); give at least one "
-                             f"of {TERMS[:-1]} a positive weight")
+                             f"of {[t for t in LOSS_TERMS.available() if t != 'prior']} a "
+                             f"positive weight")
         for name, p in dict(self.priors).items():
             if not {"mean", "std"} <= set(p) or not float(p["std"]) > 0:
                 raise ValueError(f"prior on {name!r} needs a mean and a std > 0, got {dict(p)}")
@@ -186,39 +194,10 @@ class Objective:
         Returns:
             ``(total (B,), {term: (B,)})``.
         """
-        parts: dict[str, Tensor] = {}
-        w = self.weights
-        fc = metrics.fc(bold)
-        if "fc_corr" in w:
-            parts["fc_corr"] = 1 - metrics.fc_similarity(fc, targets.fc)
-        if "fc_corr_fisher" in w:
-            parts["fc_corr_fisher"] = 1 - metrics.fc_similarity(fc, targets.fc, fisher=True)
-        if "fc_mse" in w:
-            parts["fc_mse"] = metrics.fc_mse(fc, targets.fc)
-        if "fcd" in w:
-            sim = metrics.fcd_values(bold, tr, self.fcd_window, self.fcd_step)
-            if targets.fcd is not None:
-                parts["fcd"] = metrics.wasserstein_1d(sim, targets.fcd)
-            elif targets.fcd_hist is not None:
-                parts["fcd"] = torch.stack([
-                    metrics.wasserstein_to_hist(sim[b], e, c)
-                    for b, (e, c) in enumerate(targets.fcd_hist)])
-            else:
-                raise ValueError("the loss has an FCD term but the data give no FCD target")
-        if "psd" in w:
-            if targets.psd is None:
-                raise ValueError("the loss has a PSD term but no PSD target was computed")
-            sim_psd = normalized_psd(bold, tr, self.psd_nperseg)
-            if sim_psd.shape != targets.psd.shape:
-                raise ValueError(f"simulated PSD {tuple(sim_psd.shape)} and target PSD "
-                                 f"{tuple(targets.psd.shape)} differ: simulate at least "
-                                 f"psd_nperseg = {self.psd_nperseg} volumes")
-            df = 1.0 / (tr * self.psd_nperseg)
-            cdf_gap = (sim_psd - targets.psd).cumsum(1).abs()
-            parts["psd"] = cdf_gap.sum(1).mean(-1) * df
-        if "prior" in w:
-            parts["prior"] = self.prior(prior_values or {}).expand(bold.shape[0])
-        total = sum(w[k] * v for k, v in parts.items())
+        sim = Simulation(bold, tr, metrics.fc(bold), prior_values or {})
+        parts = {name: term(self, sim, targets) for name, term in LOSS_TERMS.items()
+                 if name in self.weights}  # registration order: the same sum every time
+        total = sum(self.weights[k] * v for k, v in parts.items())
         return total, parts
 
     def prior(self, values: Mapping[str, tuple[Any, Tensor]]) -> Tensor:
@@ -235,3 +214,65 @@ class Objective:
         if total is None:
             raise ValueError("no priors configured")
         return total
+
+
+@dataclass
+class Simulation:
+    """What a loss term sees of one simulation.
+
+    Attributes:
+        bold: filtered simulated BOLD (B, T, N).
+        tr: its sampling interval, s.
+        fc: its FC (B, N, N).
+        prior_values: ``{path: (spec, raw tensor)}`` of the parameters, for ``prior``.
+    """
+
+    bold: Tensor
+    tr: float
+    fc: Tensor
+    prior_values: Mapping[str, tuple[Any, Tensor]]
+
+
+@LOSS_TERMS.register("fc_corr")
+def fc_corr(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
+    return 1 - metrics.fc_similarity(sim.fc, targets.fc)
+
+
+@LOSS_TERMS.register("fc_corr_fisher")
+def fc_corr_fisher(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
+    return 1 - metrics.fc_similarity(sim.fc, targets.fc, fisher=True)
+
+
+@LOSS_TERMS.register("fc_mse")
+def fc_mse(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
+    return metrics.fc_mse(sim.fc, targets.fc)
+
+
+@LOSS_TERMS.register("fcd")
+def fcd(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
+    values = metrics.fcd_values(sim.bold, sim.tr, obj.fcd_window, obj.fcd_step)
+    if targets.fcd is not None:
+        return metrics.wasserstein_1d(values, targets.fcd)
+    if targets.fcd_hist is not None:
+        return torch.stack([metrics.wasserstein_to_hist(values[b], e, c)
+                            for b, (e, c) in enumerate(targets.fcd_hist)])
+    raise ValueError("the loss has an FCD term but the data give no FCD target")
+
+
+@LOSS_TERMS.register("psd")
+def psd(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
+    if targets.psd is None:
+        raise ValueError("the loss has a PSD term but no PSD target was computed")
+    sim_psd = normalized_psd(sim.bold, sim.tr, obj.psd_nperseg)
+    if sim_psd.shape != targets.psd.shape:
+        raise ValueError(f"simulated PSD {tuple(sim_psd.shape)} and target PSD "
+                         f"{tuple(targets.psd.shape)} differ: simulate at least "
+                         f"psd_nperseg = {obj.psd_nperseg} volumes")
+    df = 1.0 / (sim.tr * obj.psd_nperseg)
+    cdf_gap = (sim_psd - targets.psd).cumsum(1).abs()
+    return cdf_gap.sum(1).mean(-1) * df
+
+
+@LOSS_TERMS.register("prior")
+def prior(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
+    return obj.prior(sim.prior_values).expand(sim.bold.shape[0])
