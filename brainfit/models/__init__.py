@@ -45,14 +45,17 @@ def create(name: str, n_regions: int = 1, **kwargs: Any) -> NeuralMass:
     return REGISTRY.create(name, n_regions=n_regions, **kwargs)
 
 
-# importing the families fills the registry
-from brainfit.models import (  # noqa: E402,F401
-    jansen_rit,
-    kuramoto,
-    mpr,
-    oscillators,
-    rate,
-    wong_wang,
-)
+def _import_families() -> None:
+    """Import every module of this package: each registers its models when it is imported, so a
+    new model family is one new file here (and a ``conf/model`` file)."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base":
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_families()
 
 __all__ = ["NeuralMass", "REGISTRY", "available", "create", "get", "register"]
