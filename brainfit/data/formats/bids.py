@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from brainfit.data.formats.nifti import from_nifti
-from brainfit.data.formats.readers import _MATRIX_EXTS, PathLike, _finish, read_matrix
+from brainfit.data.formats.readers import (
+    _MATRIX_EXTS,
+    PathLike,
+    _finish,
+    _select_dirs,
+    read_matrix,
+)
 from brainfit.data.subject import Cohort, DataError
 
 _NIFTI_RE = re.compile(r"\.nii(\.gz)?$")
@@ -115,16 +121,8 @@ def load_bids(
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"BIDS-like dataset: no directory {root}")
-    sub_dirs = sorted(p for p in root.glob("sub-*") if p.is_dir())
-    if subjects is not None:
-        wanted = [str(s) for s in subjects]
-        missing = [s for s in wanted if not (root / s).is_dir()]
-        if missing:
-            raise DataError(
-                f"BIDS-like dataset {root}: no subject folder(s) {missing}; available: "
-                f"{[d.name for d in sub_dirs]}"
-            )
-        sub_dirs = [root / s for s in wanted]
+    sub_dirs = _select_dirs(root, sorted(p for p in root.glob("sub-*") if p.is_dir()), subjects,
+                            f"BIDS-like dataset {root}")
     if not sub_dirs:
         raise DataError(
             f"BIDS-like dataset {root} is empty: no sub-* folders; expected "

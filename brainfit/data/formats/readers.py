@@ -210,3 +210,20 @@ def _stem(path: Path) -> str:
         if name.lower().endswith(ext):
             return name[: -len(ext)]
     return Path(path).stem
+
+
+def _select_dirs(parent: Path, dirs: list[Path], subjects: Sequence[Any] | None,
+                 what: str) -> list[Path]:
+    """The subject folders named in ``subjects`` (all ``dirs`` when None), in that order.
+
+    Raises:
+        DataError: a named folder does not exist (the message lists the available ones).
+    """
+    if subjects is None:
+        return dirs
+    wanted = [str(s) for s in subjects]
+    missing = [s for s in wanted if not (parent / s).is_dir()]
+    if missing:
+        raise DataError(f"{what}: no subject folder(s) {missing}; available: "
+                        f"{[d.name for d in dirs]}")
+    return [parent / s for s in wanted]
