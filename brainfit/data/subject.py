@@ -54,7 +54,8 @@ def to_numpy(x: Any, name: str, where: str, dtype: Any = np.float64) -> np.ndarr
     return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
-def _check_finite(arr: np.ndarray, name: str, where: str) -> None:
+def _require_finite_data(arr: np.ndarray, name: str, where: str) -> None:
+    """Input validation (a DataError naming the first bad entry), not a divergence check."""
     bad = ~np.isfinite(arr)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -125,7 +126,7 @@ class Subject:
         if self.weights is not None:
             w = to_numpy(self.weights, "weights", where)
             _check_square(w, "weights (structural connectivity)", where)
-            _check_finite(w, "weights (structural connectivity)", where)
+            _require_finite_data(w, "weights (structural connectivity)", where)
             if (w < 0).any():
                 idx = tuple(int(i) for i in np.argwhere(w < 0)[0])
                 raise DataError(
@@ -146,7 +147,7 @@ class Subject:
                     f"{where}: lengths has shape {ln.shape} but weights has {self.weights.shape}; "
                     "both must describe the same regions"
                 )
-            _check_finite(ln, "lengths (tract lengths, mm)", where)
+            _require_finite_data(ln, "lengths (tract lengths, mm)", where)
             if (ln < 0).any():
                 idx = tuple(int(i) for i in np.argwhere(ln < 0)[0])
                 raise DataError(
@@ -180,7 +181,7 @@ class Subject:
                     f"{where}: bold has only {b.shape[0]} time points (shape {tuple(b.shape)}); "
                     "need at least 3 (is it (N, T)? then pass bold.T)"
                 )
-            _check_finite(b, "bold", where)
+            _require_finite_data(b, "bold", where)
             scale = np.maximum(np.abs(b).max(axis=0), 1.0)
             flat = b.std(axis=0) <= 10 * np.finfo(b.dtype).eps * scale
             if flat.any():
@@ -222,7 +223,7 @@ class Subject:
         if self.fc_target is not None:
             fc = to_numpy(self.fc_target, "fc_target", where)
             _check_square(fc, "fc_target", where)
-            _check_finite(fc, "fc_target", where)
+            _require_finite_data(fc, "fc_target", where)
             if n is not None and fc.shape[0] != n:
                 raise DataError(
                     f"{where}: fc_target is {fc.shape[0]} x {fc.shape[0]} but the subject has "
@@ -320,8 +321,8 @@ def _check_fcd_target(fcd: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
             f"{where}: fcd_target needs edges of length M + 1 and counts of length M, got "
             f"edges {tuple(edges.shape)} and counts {tuple(counts.shape)}"
         )
-    _check_finite(edges, "fcd_target edges", where)
-    _check_finite(counts, "fcd_target counts", where)
+    _require_finite_data(edges, "fcd_target edges", where)
+    _require_finite_data(counts, "fcd_target counts", where)
     if counts.shape[0] < 1 or not (np.diff(edges) > 0).all():
         raise DataError(f"{where}: fcd_target edges must be strictly increasing (M >= 1 bins)")
     if (counts < 0).any() or counts.sum() <= 0:
@@ -345,7 +346,7 @@ def _check_maps(maps: Any, n: int, where: str) -> dict[str, np.ndarray]:
                 f"{where}: map {name!r} has shape {tuple(arr.shape)}, expected ({n},): one value "
                 "per region"
             )
-        _check_finite(arr, f"map {name!r}", where)
+        _require_finite_data(arr, f"map {name!r}", where)
         out[str(name)] = arr
     return out
 
