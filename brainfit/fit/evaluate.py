@@ -14,15 +14,18 @@ from brainfit.data import Cohort, sc_fc_baseline
 from brainfit.fit.build import instantiate
 from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import FittedModel, load_fitted
+from brainfit.fit.targets import BASELINES, fc_baselines
 from brainfit.losses import Targets
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any = None,
                  seeds: int = 5, dt: float | None = None) -> dict[str, Any]:
-    """Held-out FC similarity (raw, Fisher), FCD KS and the SC-FC baseline per subject.
+    """Held-out FC similarity (raw, Fisher), FCD KS and the baselines per subject.
 
     Without ``data_cfg`` the run's own cohort is loaded and its held-out part (the end of each
-    session, as in training) is used. With another cohort, each fitted subject is scored against
+    session, as in training) is used, beside the baselines of
+    :func:`brainfit.fit.targets.fc_baselines` (SC, log SC, the leave-one-out group FC and the
+    subject's own fitted-part FC). With another cohort, each fitted subject is scored against
     the subject of the same id if there is one, else against the cohort's group-average FC and
     its pooled FCD values (whole sessions).
     """
@@ -32,8 +35,9 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     cfg = model.config
     own = data_cfg is None
     cohort: Cohort = instantiate(cfg["data"] if own else data_cfg)
+    train = None
     if own:
-        cohort = cohort.select(model.subject_ids).split(cfg["trainer"]["train_fraction"])[1]
+        train, cohort = cohort.select(model.subject_ids).split(cfg["trainer"]["train_fraction"])
     tr = model.meta["tr"]
     if any(s.tr is not None and abs(s.tr - tr) > 1e-9 for s in cohort):
         raise ValueError(f"the cohort's TR differs from the run's ({tr} s): the simulation is "
@@ -54,11 +58,9 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     acc = {sid: {k: float(v[i]) for k, v in ev.scores.items()}
            for i, sid in enumerate(model.subject_ids)}
     base = sc_fc_baseline(cohort)
+    baselines = fc_baselines(train, cohort)
     for sid in acc:
-        if sid in base.ids:
-            j = base.ids.index(sid)
-            acc[sid]["sc_fc_r"] = float(base.r_sc[j])
-            acc[sid]["log_sc_fc_r"] = float(base.r_log_sc[j])
+        acc[sid].update(baselines.get(sid, {}))
     mean = {k: float(np.mean([s[k] for s in acc.values() if k in s]))
             for k in next(iter(acc.values()))}
     result = {"checkpoint": str(path), "cohort": cohort.name, "own_cohort": own,
@@ -68,7 +70,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
 
 
 def format_table(result: dict[str, Any]) -> str:
-    cols = ["fc_similarity", "fc_similarity_fisher", "fcd_ks", "sc_fc_r", "log_sc_fc_r"]
+    cols = ["fc_similarity", "fc_similarity_fisher", "fcd_ks", *BASELINES]
     lines = [f"{'subject':>12} " + " ".join(f"{c:>14}" for c in cols)]
     for sid, s in {**result["subjects"], "mean": result["mean"]}.items():
         lines.append(f"{sid:>12} " + " ".join(

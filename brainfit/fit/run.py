@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from brainfit.fit.build import components_from_config, instantiate, resolve_device, resolve_dtype
+from brainfit.fit.targets import BASELINES
 
 log = logging.getLogger("brainfit.fit")
 
@@ -41,7 +42,8 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
         run_config=OmegaConf.to_container(cfg, resolve=True))
     result = trainer.fit()
     m = result["mean"]
-    log.info("%s %.3f (SC-FC baseline %.3f); fit took %.0f s; outputs in %s",
-             trainer.score_name, m["fc_similarity"], m["sc_fc_r"], result["fit_seconds"], out_dir)
+    log.info("%s %.3f (baselines: %s); fit took %.0f s; outputs in %s", trainer.score_name,
+             m["fc_similarity"], ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items()
+                                           if k in m), result["fit_seconds"], out_dir)
     torch.set_default_dtype(torch.float32)
     return float(m["fc_similarity"])

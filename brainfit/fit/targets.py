@@ -18,7 +18,7 @@ import torch
 from brainfit import metrics
 from brainfit.checkpoint import array_checksum
 from brainfit.data import Cohort, Preprocessing, sc_fc_baseline
-from brainfit.data.preprocess import StructureFunctionBaseline
+from brainfit.data.preprocess import empirical_fc
 from brainfit.data.subject import CohortBatch
 from brainfit.losses import Objective, Targets, normalized_psd
 
@@ -39,7 +39,8 @@ class FitData:
         n_volumes: BOLD volumes simulated per training step.
         n_eval_volumes: BOLD volumes simulated per evaluation.
         checksums: SHA-256 of each subject's arrays (a resumed run must see the same data).
-        baseline: the SC-FC baseline of the scored part.
+        baselines: per subject, what predicts its scored FC without a model
+            (:func:`fc_baselines`).
         score_name: what evaluation scores, for the log.
         filter_kwargs: the preprocessing mirrored on simulated BOLD
             (:class:`~brainfit.losses.SimulatedBoldFilter`).
@@ -55,7 +56,7 @@ class FitData:
     n_volumes: int
     n_eval_volumes: int
     checksums: dict[str, str]
-    baseline: StructureFunctionBaseline
+    baselines: dict[str, dict[str, float]]
     score_name: str
     filter_kwargs: dict[str, Any]
 
@@ -100,10 +101,44 @@ class FitData:
             n_volumes=n_volumes, n_eval_volumes=n_eval,
             checksums={s.id: array_checksum([s.weights, s.lengths, s.bold, s.fc_target])
                        for s in cohort},
-            baseline=sc_fc_baseline(test if has_bold else cohort),
+            baselines=fc_baselines(train, test) if has_bold else fc_baselines(None, cohort),
             score_name=("held-out FC similarity" if has_bold else
                         "FC similarity to the targets (nothing held out)"),
             filter_kwargs=filter_kwargs(preprocessing))
+
+
+#: the baselines of :func:`fc_baselines`, in the order they are reported
+BASELINES = {"sc_fc_r": "SC", "log_sc_fc_r": "log SC", "group_fc_r": "leave-one-out group FC",
+             "own_fc_r": "own fitted-part FC (ceiling)"}
+
+
+def fc_baselines(train: Cohort | None, test: Cohort) -> dict[str, dict[str, float]]:
+    """What predicts each subject's scored FC without a model: Pearson r of upper triangles
+    (:func:`brainfit.metrics.fc_similarity`) between the FC of ``test`` and
+
+    - ``sc_fc_r``, ``log_sc_fc_r``: its SC and log SC (:func:`brainfit.data.sc_fc_baseline`);
+    - ``group_fc_r``: the mean FC of the *other* subjects' fitted parts (``train``; leave one
+      out, so nothing of the subject itself; absent for a single subject);
+    - ``own_fc_r``: the FC of its own fitted part, the ceiling that the data's own session
+      variability sets.
+
+    Without ``train`` (precomputed targets: nothing held out) only the SC baselines exist.
+    """
+    sc = sc_fc_baseline(test)
+    out = {sid: {"sc_fc_r": float(sc.r_sc[i]), "log_sc_fc_r": float(sc.r_log_sc[i])}
+           for i, sid in enumerate(sc.ids)}
+    if train is None:
+        return out
+    fit_fc = torch.as_tensor(empirical_fc(train))
+    held_fc = torch.as_tensor(empirical_fc(test))
+    S = fit_fc.shape[0]
+    own = metrics.fc_similarity(fit_fc, held_fc)
+    for i, sid in enumerate(test.ids):
+        out[sid]["own_fc_r"] = float(own[i])
+        if S > 1:
+            others = (fit_fc.sum(0) - fit_fc[i]) / (S - 1)
+            out[sid]["group_fc_r"] = float(metrics.fc_similarity(others, held_fc[i]))
+    return out
 
 
 def observed_targets(batch: CohortBatch, tr: float, objective: Objective,

@@ -33,7 +33,7 @@ from brainfit.fit.build import Components
 from brainfit.fit.evaluator import EVAL_SEED, Evaluator
 from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
-from brainfit.fit.targets import FitData
+from brainfit.fit.targets import BASELINES, FitData
 from brainfit.losses import Objective, SimulatedBoldFilter
 from brainfit.runtime import FitDiverged, SimulationDiverged, progress
 
@@ -240,14 +240,12 @@ class Trainer:
         train_loss = self.element_loss if self.element_loss is not None else -score
         best = {sid: s * R + int(train_loss[s * R:(s + 1) * R].argmin()) for s, sid in
                 enumerate(self.ids)}
-        base = self.data.baseline
         per_subject = {}
-        for s, sid in enumerate(self.ids):
+        for sid in self.ids:
             b = best[sid]
             per_subject[sid] = {k: float(v[b]) for k, v in ev.scores.items()}
             per_subject[sid]["restart"] = b % R
-            per_subject[sid]["sc_fc_r"] = float(base.r_sc[s])
-            per_subject[sid]["log_sc_fc_r"] = float(base.r_log_sc[s])
+            per_subject[sid].update(self.data.baselines[sid])
         mean = {k: float(np.mean([p[k] for p in per_subject.values()]))
                 for k in next(iter(per_subject.values())) if k != "restart"}
         self.last_eval = {"epoch": self.epoch, "best": best, "subjects": per_subject,
@@ -299,11 +297,11 @@ class Trainer:
         if ev["score"] > self.best_score or final and not self.outputs.has("best.pt"):
             self.best_score = ev["score"]
             self.save("best.pt")
-        log.info("epoch %d: %s %.3f (Fisher %.3f), FCD KS %s; SC-FC baseline "
-                 "%.3f", self.epoch, self.score_name, ev["mean"]["fc_similarity"],
-                 ev["mean"]["fc_similarity_fisher"],
-                 f"{ev['mean']['fcd_ks']:.3f}" if "fcd_ks" in ev["mean"] else "n/a",
-                 ev["mean"]["sc_fc_r"])
+        m = ev["mean"]
+        log.info("epoch %d: %s %.3f (Fisher %.3f), FCD KS %s; baselines: %s", self.epoch,
+                 self.score_name, m["fc_similarity"], m["fc_similarity_fisher"],
+                 f"{m['fcd_ks']:.3f}" if "fcd_ks" in m else "n/a",
+                 ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items() if k in m))
 
     # -- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
