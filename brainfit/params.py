@@ -240,6 +240,7 @@ class ParameterSet(nn.Module):
             raw = self._initial_raw(name, spec, value).to(torch.get_default_dtype())
             self.raw[name] = nn.Parameter(raw, requires_grad=spec.trainable)
         self._cache: dict[str, Tensor] | None = None
+        self._replaced: dict[str, Tensor] = {}
 
     # -- construction -----------------------------------------------------------------------------
     def stored_shape(self, spec: ParamSpec) -> tuple[int, ...]:
@@ -286,6 +287,11 @@ class ParameterSet(nn.Module):
         return self._value(name)
 
     def _value(self, name: str) -> Tensor:
+        if name in self._replaced:
+            return self._replaced[name]
+        return self._stored_value(name)
+
+    def _stored_value(self, name: str) -> Tensor:
         spec = self.specs[name]
         raw = self.raw[name]
         if spec.scope == "map":
@@ -313,6 +319,47 @@ class ParameterSet(nn.Module):
             yield
         finally:
             self._cache = outer
+
+    @contextlib.contextmanager
+    def replaced(self, name: str, value: Tensor) -> Iterator[None]:
+        """Read ``name`` as ``value``, graph included, inside the block (the stored value stays).
+
+        For a value computed from other parameters that a simulation must see with its gradient,
+        such as feedback inhibition re-tuned for the current coupling strength: the simulation
+        reads ``value`` (caches opened inside the block, and one already open, hold it), so the
+        loss's gradient flows through it to whatever it was computed from. Reads after the block
+        see the stored value again; a computation that reads the parameters later (a gradient
+        checkpoint recomputed in the backward pass) sees the stored value, not ``value``.
+
+        Args:
+            name: the parameter.
+            value: its natural value in the shape its scope reads as (see the table above):
+                (), (N,), (B, 1) or (B, N), or (N,) or (B, N) for ``map``.
+
+        Raises:
+            ValueError: unknown name, or ``value`` of another shape.
+        """
+        if name not in self.specs:
+            raise ValueError(f"unknown parameter {name!r}; valid names are {sorted(self.specs)}")
+        shape = tuple(self._stored_value(name).shape)
+        if tuple(value.shape) != shape:
+            raise ValueError(f"parameter {name!r} with scope {self.specs[name].scope!r} reads as "
+                             f"shape {shape}; a value to replace it must have that shape, got "
+                             f"{tuple(value.shape)}")
+        outer = self._replaced.get(name)
+        outer_cached = None if self._cache is None else self._cache.get(name)
+        self._replaced[name] = value
+        if self._cache is not None:
+            self._cache[name] = value
+        try:
+            yield
+        finally:
+            if outer is None:
+                del self._replaced[name]
+            else:
+                self._replaced[name] = outer
+            if self._cache is not None and outer_cached is not None:
+                self._cache[name] = outer_cached
 
     def names(self) -> list[str]:
         return list(self.specs)

@@ -13,11 +13,12 @@ module: the data and targets (:mod:`brainfit.fit.targets`), the held-out scores
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,23 +149,54 @@ class Trainer:
     # -- one step --------------------------------------------------------------------------------
     def simulate(self, n_volumes: int, dt: float, generator: torch.Generator) -> Tensor:
         cfg = self.cfg
-        if self.spec.feedback_inhibition is not None:
-            self._tune_feedback_inhibition()
-        y = self.simulator(n_volumes, self.tr, dt, burn_in=cfg.burn_in, chunk=cfg.chunk,
-                           generator=generator, checkpoint=cfg.checkpoint_chunks,
-                           truncate=cfg.truncate)
+        with self._tune_feedback_inhibition():
+            y = self.simulator(n_volumes, self.tr, dt, burn_in=cfg.burn_in, chunk=cfg.chunk,
+                               generator=generator, checkpoint=cfg.checkpoint_chunks,
+                               truncate=cfg.truncate)
         return self.filter(y)
 
-    @torch.no_grad()
-    def _tune_feedback_inhibition(self) -> None:
-        """Deco 2014's FIC for the current G: J_i holding r_E at the target (no gradient)."""
+    @contextlib.contextmanager
+    def _tune_feedback_inhibition(self) -> Iterator[None]:
+        """Deco 2014's FIC for the current G: the simulation inside the block reads J_i(G, ...).
+
+        J_i is re-tuned so that r_E sits at the target at the network's FIC fixed point (S_E = S_E*
+        in every region, so the long-range input is c = G C.sum(-1) S_E*), stored (for the
+        checkpoints and exports), and handed to the simulation with its graph, so that the loss's
+        gradient is that of the re-tuned model: dL/dG includes dL/dJ_i dJ_i/dG. The fixed-point
+        condition F_i(J_i, G) = I_E,i - H_E^{-1}(r) = 0 involves J_i only through region i, and
+        linearly (dF_i/dJ_i = -S_I*), so the implicit-function gradient
+        dJ_i/dG = -(dF_i/dG) / (dF_i/dJ_i) = J_NMDA C.sum(-1)_i S_E* / S_I* is what the closed form
+        of :meth:`~brainfit.models.wong_wang.WongWangEI.fit_feedback_inhibition` differentiates
+        to; its root finds (I_E*, S_I*) end in one Newton step that carries the implicit gradient
+        to the model's other parameters. Without feedback inhibition the block does nothing.
+
+        Raises:
+            ValueError: a coupling other than ``linear``; ``checkpoint_chunks`` with the reference
+                engine under gradients (its chunks are recomputed in the backward pass, after the
+                block, and would drop dJ_i/dG).
+        """
+        if self.spec.feedback_inhibition is None:
+            yield
+            return
         net = self.simulator.network
         if net.coupling.name != "linear":
             raise ValueError("feedback_inhibition assumes a linear coupling (coupling=linear)")
+        if torch.is_grad_enabled() and self.cfg.checkpoint_chunks and net.engine != "fast":
+            raise ValueError("feedback_inhibition's gradient through the re-tuned J_i does not "
+                             "survive the reference engine's checkpointed chunks: use "
+                             "trainer.engine=fast (it bounds memory itself) or "
+                             "trainer.checkpoint_chunks=false")
         rate = self.spec.feedback_inhibition
         s_star = net.model.target_gating(rate)
         c = net.params["G"] * net.weights.sum(-1) * s_star
-        net.model.fit_feedback_inhibition(c.expand(net.n_batch, -1), target_rate=rate, apply=True)
+        j_i = net.model.fit_feedback_inhibition(c.expand(net.n_batch, -1), target_rate=rate,
+                                                apply=True).expand(net.n_batch, net.n_regions)
+        # the store checked that the values are uniform along the dimensions the scope lacks
+        scope = net.model.params.specs["J_i"].scope
+        j_i = {"global": lambda v: v.mean(), "regional": lambda v: v.mean(0),
+               "subject": lambda v: v.mean(1, keepdim=True)}.get(scope, lambda v: v)(j_i)
+        with net.model.params.replaced("J_i", j_i):
+            yield
 
     def prior_values(self) -> dict[str, tuple[Any, Tensor]]:
         out = {}
