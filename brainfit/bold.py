@@ -1,10 +1,25 @@
-r"""The Balloon-Windkessel haemodynamic model: neural drive -> BOLD signal, in seconds.
+r"""BOLD heads: neural drive -> BOLD signal, in seconds. The Balloon-Windkessel model, and an
+identity head for models whose variable is BOLD itself.
+
+The drive. A node model's BOLD observable (its ``bold_observable``: Hopf's x, a firing rate, a
+membrane potential in mV) is first made dimensionless by the model's own resting level and typical
+excursion (:meth:`brainfit.models.base.NeuralMass.bold_input`, applied by
+:class:`~brainfit.simulator.BoldSimulator`)::
+
+    u = (observable - bold_offset) / bold_scale          [1]
+    z = epsilon u                                        [1/s]
+
+and the head multiplies it by the neuronal efficacy epsilon (``efficacy``, Friston et al. 2000;
+default 1, fittable like any head parameter). The steady inflow of the Balloon model under a
+constant drive is ``f = 1 + z / gamma``: a drive below ``-gamma`` (-0.41 /s) for seconds empties
+the vessels (f -> 0, the simulation diverges), one of +0.41 /s doubles the flow. Each model's
+offset and scale are chosen so that u stays within about +-0.5 of 0 (see the model docstrings).
 
 Equations (Friston et al. 2000; Friston, Harrison & Penny 2003; Stephan et al. 2007), with the
 neural drive z (1/s), vasodilatory signal s (1/s), normalised blood inflow f, venous volume v and
 deoxyhaemoglobin content q (f = v = q = 1 and s = 0 at rest)::
 
-    s'     = z - kappa s - gamma (f - 1)
+    s'     = epsilon u - kappa s - gamma (f - 1)
     f'     = s
     tau v' = f - v^(1/alpha)
     tau q' = f E(f) / rho - q v^(1/alpha - 1),      E(f) = 1 - (1 - rho)^(1/f)
@@ -30,6 +45,9 @@ Presets (:data:`PRESETS`): ``friston2003`` (the default; classical coefficients 
 Obata et al. 2004 / Stephan et al. 2007, see :func:`stephan2007_coefficients`).
 
 Time is in seconds here (the neural models use milliseconds; :class:`BoldStream` converts).
+
+``bold=none`` (:class:`IdentityBold`): no haemodynamics; the BOLD sample at each TR is the mean of
+the drive u over that TR (Deco et al. 2017, whose Hopf variable x is read as BOLD directly).
 
 References:
     Friston KJ, Mechelli A, Turner R, Price CJ (2000) Nonlinear responses in fMRI: the Balloon
@@ -61,7 +79,9 @@ __all__ = [
     "PARAM_SPECS",
     "PRESETS",
     "BalloonWindkessel",
+    "BoldHead",
     "BoldStream",
+    "IdentityBold",
     "stephan2007_coefficients",
 ]
 
@@ -79,6 +99,9 @@ PARAM_SPECS: dict[str, ParamSpec] = {
     "k1": ParamSpec(7 * 0.34, "1", doc="BOLD coefficient of (1 - q) (intravascular)"),
     "k2": ParamSpec(2.0, "1", doc="BOLD coefficient of (1 - q/v) (extravascular)"),
     "k3": ParamSpec(2 * 0.34 - 0.2, "1", doc="BOLD coefficient of (1 - v)"),
+    "efficacy": ParamSpec(1.0, "1/s", low=0.0, high=10.0,
+                          doc="neuronal efficacy epsilon: the drive is z = epsilon u, u the "
+                              "model's dimensionless bold_input"),
 }
 
 #: Field-strength dependent constants of the revised BOLD coefficients, per B0 in tesla:
@@ -150,7 +173,8 @@ def _friston_k(rho: float) -> tuple[float, float, float]:
     return 7.0 * rho, 2.0, 2.0 * rho - 0.2
 
 
-_HAEMO_2003 = {"kappa": 0.65, "gamma": 0.41, "tau": 0.98, "alpha": 0.32, "rho": 0.34}
+_HAEMO_2003 = {"kappa": 0.65, "gamma": 0.41, "tau": 0.98, "alpha": 0.32, "rho": 0.34,
+               "efficacy": 1.0}
 
 #: Rules giving (k1, k2, k3) from rho, per preset (used when rho is overridden by a scalar).
 _K_RULES: dict[str, Callable[[float], tuple[float, float, float]]] = {
@@ -167,7 +191,7 @@ def _preset(v0: float, name: str) -> dict[str, float]:
 
 #: Parameter values of each preset. All share the haemodynamics of Friston et al. 2003
 #: (kappa 0.65 /s, gamma 0.41 /s, tau 0.98 s, alpha 0.32, rho 0.34, the DCM priors of that
-#: paper) and differ only in the BOLD output equation:
+#: paper, and a neuronal efficacy of 1) and differ only in the BOLD output equation:
 #:
 #: - ``friston2003``: V0 = 0.02, k1 = 7 rho, k2 = 2, k3 = 2 rho - 0.2 (classical coefficients,
 #:   1.5 T, TE = 40 ms).
@@ -216,13 +240,44 @@ class _Coefficients(NamedTuple):
     k1: Tensor
     k2: Tensor
     k3: Tensor
+    efficacy: Tensor
 
 
-class BalloonWindkessel(nn.Module):
-    r"""Balloon-Windkessel haemodynamics: neural drive z (B, T, N) -> BOLD y (B, T, N).
+class BoldHead(nn.Module):
+    """What every BOLD head offers :class:`BoldStream` and the simulator.
+
+    A head has ``dt`` (seconds: the step at which it receives the drive, the mean of the drive
+    over each step), a carried state (:meth:`init_state`), and :meth:`_advance`, which consumes
+    K steps of drive and returns the samples at the TR. Subclasses: :class:`BalloonWindkessel`,
+    :class:`IdentityBold`.
+    """
+
+    dt: float
+    n_regions: int
+
+    def init_state(self, batch: int, n_regions: int | None = None,
+                   dtype: torch.dtype | None = None,
+                   device: torch.device | str | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def _check_state(self, state: Tensor) -> None:
+        raise NotImplementedError
+
+    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        """Consume u (B, K, N), one value per step of ``dt``; return the samples after steps
+        start, start + stride, ... (B, K', N), the new state and its compensation term."""
+        raise NotImplementedError
+
+    def param_table(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class BalloonWindkessel(BoldHead):
+    r"""Balloon-Windkessel haemodynamics: neural drive u (B, T, N) -> BOLD y (B, T, N).
 
     .. math::
-        \dot s = z - \kappa s - \gamma (f - 1), \quad \dot f = s, \quad
+        \dot s = \epsilon u - \kappa s - \gamma (f - 1), \quad \dot f = s, \quad
         \tau \dot v = f - v^{1/\alpha}, \quad
         \tau \dot q = \frac{f\,(1 - (1-\rho)^{1/f})}{\rho} - q\, v^{1/\alpha - 1},
 
@@ -232,7 +287,9 @@ class BalloonWindkessel(nn.Module):
     the module docstring for why (float32 must be as good as float64). Friston et al. 2003,
     NeuroImage 19:1273; Stephan et al. 2007, NeuroImage 38:387.
 
-    Parameters (units): ``kappa`` [1/s] signal decay, ``gamma`` [1/s] autoregulation,
+    Parameters (units): ``efficacy`` [1/s] neuronal efficacy epsilon (Friston et al. 2000;
+    default 1, so that the drive is the model's :meth:`~brainfit.models.base.NeuralMass.bold_input`
+    unchanged), ``kappa`` [1/s] signal decay, ``gamma`` [1/s] autoregulation,
     ``tau`` [s] transit time, ``alpha`` [1] Grubb's exponent, ``rho`` [1] resting oxygen
     extraction, ``V0`` [1] resting venous volume fraction, ``k1``, ``k2``, ``k3`` [1] BOLD
     coefficients. Defaults from the preset (:data:`PRESETS`). If ``rho`` is overridden by a
@@ -323,12 +380,20 @@ class BalloonWindkessel(nn.Module):
         return _Coefficients(
             kappa=get("kappa"), gamma=get("gamma"), inv_tau=1.0 / get("tau"),
             out_exp=1.0 / get("alpha") - 1.0, log_rest=log_rest, extract=(1.0 - rho) / rho,
-            V0=get("V0"), k1=get("k1"), k2=get("k2"), k3=get("k3"),
+            V0=get("V0"), k1=get("k1"), k2=get("k2"), k3=get("k3"), efficacy=get("efficacy"),
         )
 
     def param_table(self) -> list[dict[str, Any]]:
         """Every parameter value in natural units (see :meth:`ParameterSet.table`)."""
         return self.params.table()
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        # checkpoints written before the efficacy existed: keep its value (the default, 1)
+        key = prefix + "params.raw.efficacy"
+        if key not in state_dict and prefix + "params.raw.kappa" in state_dict:
+            state_dict[key] = self.params.raw["efficacy"].detach().clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- state -------------------------------------------------------------------------------
     def init_state(self, batch: int, n_regions: int | None = None,
@@ -375,7 +440,7 @@ class BalloonWindkessel(nn.Module):
     @staticmethod
     def _rates(state: Tensor, z: Tensor, c: _Coefficients) -> Tensor:
         s, xf, xv, xq = state.unbind(1)
-        ds = z - c.kappa * s - c.gamma * torch.expm1(xf)
+        ds = c.efficacy * z - c.kappa * s - c.gamma * torch.expm1(xf)
         dxf = s * torch.exp(-xf)
         outflow = torch.expm1(c.out_exp * xv)  # v^(1/alpha - 1) - 1 = f_out / v - 1
         dxv = (torch.expm1(xf - xv) - outflow) * c.inv_tau
@@ -394,7 +459,8 @@ class BalloonWindkessel(nn.Module):
 
         Args:
             state: (B, 4, N) deviation variables (s, log f, log v, log q).
-            z: (B, N) neural drive [1/s] (or anything that broadcasts to it).
+            z: (B, N) dimensionless neural drive u (or anything that broadcasts to it); the
+                rate of s receives ``efficacy * u``.
 
         Returns:
             (B, 4, N).
@@ -445,6 +511,13 @@ class BalloonWindkessel(nn.Module):
                 kept.append(x)
         return (torch.stack(kept, dim=1) if kept else None), x, err
 
+    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        states, x, comp = self._run(state, u, self.dt, start=start, stride=stride, comp=comp)
+        y = self._signal_of_states(states, x)
+        _check_diverged(x)
+        return y, x, comp
+
     def _signal_of_states(self, states: Tensor | None, like: Tensor, k: int = 0) -> Tensor:
         if states is None:
             return like.new_zeros(like.shape[0], k, like.shape[2])
@@ -458,7 +531,7 @@ class BalloonWindkessel(nn.Module):
 
         Args:
             state: (B, 4, N) starting state.
-            u: (B, K, N) drive at K consecutive steps [1/s].
+            u: (B, K, N) dimensionless drive at K consecutive steps.
             dt: step in seconds (default ``self.dt``).
 
         Returns:
@@ -478,7 +551,7 @@ class BalloonWindkessel(nn.Module):
         ``ceil(dt / self.dt)`` equal substeps with the drive held; otherwise in one step of dt.
 
         Args:
-            z: (B, T, N) neural drive [1/s].
+            z: (B, T, N) dimensionless neural drive u.
             dt: its sampling interval in seconds.
 
         Returns:
@@ -509,6 +582,101 @@ class BalloonWindkessel(nn.Module):
         return f"preset={self.preset!r}, dt={self.dt} s, integrator={self.scheme.name!r}"
 
 
+class IdentityBold(BoldHead):
+    """No haemodynamics: BOLD is the drive itself, averaged over each TR (``bold=none``).
+
+    For models whose variable is read as BOLD directly (the Hopf model of Deco et al. 2017,
+    Sci Rep 7:3095, whose x oscillates at 0.01-0.1 Hz). Inside :class:`BoldStream` (and so
+    :class:`~brainfit.simulator.BoldSimulator`) sample k is the **mean** of the drive u over the
+    k-th TR after the burn-in, ``[burn_in + k tr, burn_in + (k + 1) tr)``, reported at the end of
+    that TR like the Balloon-Windkessel head's samples. The mean, not the value at the TR: it is
+    what a scanner's acquisition integrates, and it does not alias the drive's faster
+    fluctuations into the BOLD band.
+
+    The head has no parameters; the drive it receives is the model's dimensionless
+    :meth:`~brainfit.models.base.NeuralMass.bold_input` (its offset and scale still apply).
+
+    Args:
+        dt: seconds per drive sample the head receives (the network records the mean of its drive
+            over each); must divide TR and be a multiple of the neural step. The TR mean is exact
+            whatever dt, so a coarse dt costs nothing.
+        n_regions, n_batch: accepted for the same factory signature as
+            :class:`BalloonWindkessel` (the head has nothing per region or subject).
+
+    Raises:
+        ValueError: a non-positive dt.
+    """
+
+    state_names = ("window_sum",)
+
+    def __init__(self, dt: float = 0.08, n_regions: int = 1, n_batch: int = 1) -> None:
+        super().__init__()
+        self.dt = _positive_seconds(dt, "BOLD step dt")
+        self.n_regions = int(n_regions)
+
+    def param_table(self) -> list[dict[str, Any]]:
+        """No parameters: an empty table."""
+        return []
+
+    def init_state(self, batch: int, n_regions: int | None = None,
+                   dtype: torch.dtype | None = None,
+                   device: torch.device | str | None = None) -> Tensor:
+        """The sum of the drive over the current TR so far: zeros of shape (B, 1, N)."""
+        n = self.n_regions if n_regions is None else int(n_regions)
+        if int(batch) < 1 or n < 1:
+            raise ValueError(f"batch and n_regions must be >= 1, got {batch} and {n}")
+        return torch.zeros(int(batch), 1, n, dtype=dtype or torch.get_default_dtype(),
+                           device=device)
+
+    def _check_state(self, state: Tensor) -> None:
+        if not isinstance(state, Tensor):
+            raise TypeError(f"state must be a torch.Tensor, got {type(state).__name__}")
+        if state.dim() != 3 or state.shape[1] != 1:
+            raise ValueError(f"IdentityBold expects state of shape (B, 1, N), got "
+                             f"{tuple(state.shape)}")
+
+    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        # windows end after the steps k = start (mod stride); the carried state is the sum over
+        # the steps of the current window seen so far
+        u = u.to(state.dtype)
+        b, w, n = u.shape
+        r = start % stride
+        if r >= w:  # no window ends in this chunk
+            return u.new_zeros(b, 0, n), state + u.sum(1, keepdim=True), comp
+        sums = [state[:, 0] + u[:, : r + 1].sum(1)]
+        m = (w - r - 1) // stride
+        body = u[:, r + 1: r + 1 + m * stride]
+        if m:
+            sums += list(body.reshape(b, m, stride, n).sum(2).unbind(1))
+        tail = u[:, r + 1 + m * stride:].sum(1, keepdim=True)
+        # the window ending at step r + j stride is kept when that step is >= start
+        first = 0 if r >= start else (start - r) // stride
+        y = (torch.stack(sums[first:], dim=1) / stride if len(sums) > first
+             else u.new_zeros(b, 0, n))
+        return y, tail, comp
+
+    def forward(self, z: Tensor, dt: float) -> Tensor:
+        """The drive itself: ``z`` (B, T, N), sampled every ``dt`` seconds, as BOLD.
+
+        The counterpart of :meth:`BalloonWindkessel.forward`: ``y[:, k]`` is the drive over
+        ``[k dt, (k+1) dt)``; to average over a TR, stream it (:class:`BoldStream`).
+
+        Raises:
+            ValueError: wrong shape, non-positive dt, NaN or infinite values.
+        """
+        _positive_seconds(dt, "dt")
+        if not isinstance(z, Tensor):
+            raise TypeError(f"z must be a torch.Tensor of shape (B, T, N), got {type(z).__name__}")
+        if z.dim() != 3:
+            raise ValueError(f"z must have shape (B, T, N), got shape {tuple(z.shape)}")
+        _check_finite(z, "z")
+        return z
+
+    def extra_repr(self) -> str:
+        return f"dt={self.dt} s, samples=mean over each TR"
+
+
 class BoldStream:
     """Turn neural chunks into BOLD samples at TR as they are produced (for long runs).
 
@@ -523,7 +691,7 @@ class BoldStream:
     samples as one push.
 
     Args:
-        head: the haemodynamic model.
+        head: the haemodynamic model (:class:`BalloonWindkessel`), or :class:`IdentityBold`.
         batch: B.
         n_regions: N.
         neural_dt: the neural step in milliseconds; ``head.dt * 1000 / neural_dt`` must be an
@@ -533,7 +701,7 @@ class BoldStream:
         dtype, device: of the carried state (default: the head's parameters').
 
     Attributes:
-        state: the carried haemodynamic state (B, 4, N).
+        state: the carried haemodynamic state ((B, 4, N) for the Balloon-Windkessel head).
         n_samples: TR samples returned so far.
         n_steps: BOLD steps taken so far.
         steps_per_window: neural samples averaged per BOLD step.
@@ -545,11 +713,12 @@ class BoldStream:
             negative.
     """
 
-    def __init__(self, head: BalloonWindkessel, batch: int, n_regions: int, neural_dt: float,
+    def __init__(self, head: BoldHead, batch: int, n_regions: int, neural_dt: float,
                  tr: float, burn_in: float = 0.0, dtype: torch.dtype | None = None,
                  device: torch.device | str | None = None) -> None:
-        if not isinstance(head, BalloonWindkessel):
-            raise TypeError(f"head must be a BalloonWindkessel, got {type(head).__name__}")
+        if not isinstance(head, BoldHead):
+            raise TypeError(f"head must be a BoldHead (BalloonWindkessel or IdentityBold), got "
+                            f"{type(head).__name__}")
         try:
             neural_dt = float(neural_dt)
         except (TypeError, ValueError):
@@ -625,7 +794,7 @@ class BoldStream:
         """Consume a chunk of neural drive; return the BOLD samples it completes.
 
         Args:
-            z_chunk: (B, T_chunk, N) neural drive [1/s] at ``neural_dt`` ms.
+            z_chunk: (B, T_chunk, N) dimensionless neural drive u at ``neural_dt`` ms.
 
         Returns:
             (B, K, N) BOLD samples at TR completed by this chunk (K may be 0).
@@ -648,11 +817,8 @@ class BoldStream:
         first = max(n0 + 1, self.burn_steps + 1)
         first += (-(first - self.burn_steps)) % spt
         start = first - (n0 + 1)
-        states, self.state, self._comp = self.head._run(self.state, u, self.head.dt, start=start,
-                                                         stride=spt, comp=self._comp)
+        y, self.state, self._comp = self.head._advance(self.state, u, start, spt, self._comp)
         self.n_steps += w
-        y = self.head._signal_of_states(states, self.state)
-        _check_diverged(self.state)
         self.n_samples += y.shape[1]
         return y
 
@@ -718,5 +884,6 @@ def _check_finite(z: Tensor, what: str) -> None:
 def _check_diverged(states: Tensor) -> None:
     check_finite(states, "the haemodynamic state became NaN or infinite",
                  "the blood inflow f reached 0, which happens when the neural drive is strongly "
-                 "negative for seconds (the steady inflow is 1 + z/gamma); give the head a "
-                 "non-negative drive (e.g. a firing rate) or scale it down")
+                 "negative for seconds (the steady inflow is 1 + z/gamma, z = efficacy * u); "
+                 "check the model's bold_offset and bold_scale (u = (observable - bold_offset) "
+                 "/ bold_scale should stay near 0) or lower bold.params.efficacy")

@@ -1,9 +1,12 @@
-"""One call from parameters to BOLD: a :class:`BrainNetwork` chained to a Balloon-Windkessel head.
+"""One call from parameters to BOLD: a :class:`BrainNetwork` chained to a BOLD head.
 
-The network is simulated in chunks; each chunk records the model's BOLD drive averaged over the
-haemodynamic step and is pushed into a :class:`~brainfit.bold.BoldStream`, which returns BOLD at the
-subject's TR. The neural trajectory is never held whole, so the memory of a forward pass does not
-grow with the session length. For gradients through long sessions:
+The network is simulated in chunks; each chunk records the model's BOLD observable averaged over
+the haemodynamic step, made dimensionless by the model's offset and scale
+(:meth:`~brainfit.models.base.NeuralMass.bold_input`, ``u = (observable - bold_offset) /
+bold_scale``), and is pushed into a :class:`~brainfit.bold.BoldStream`, which returns BOLD at the
+subject's TR (the Balloon-Windkessel head multiplies u by its efficacy; the identity head,
+``bold=none``, averages u over each TR). The neural trajectory is never held whole, so the memory
+of a forward pass does not grow with the session length. For gradients through long sessions:
 
 - With the fast engine (the default) memory is bounded already: it recomputes its segments in the
   backward pass, and ``checkpoint`` is not needed (it is ignored).
@@ -29,7 +32,7 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
-from brainfit.bold import BalloonWindkessel, BoldStream
+from brainfit.bold import BalloonWindkessel, BoldHead, BoldStream
 from brainfit.network import BrainNetwork, NetworkState
 from brainfit.runtime import progress as progress_bar
 
@@ -39,11 +42,12 @@ class BoldSimulator(nn.Module):
 
     Args:
         network: the :class:`BrainNetwork`.
-        bold: the :class:`BalloonWindkessel` head (its ``dt`` in seconds must be a multiple of the
+        bold: the BOLD head, a :class:`BalloonWindkessel` (default) or
+            :class:`~brainfit.bold.IdentityBold` (its ``dt`` in seconds must be a multiple of the
             neural dt).
     """
 
-    def __init__(self, network: BrainNetwork, bold: BalloonWindkessel | None = None) -> None:
+    def __init__(self, network: BrainNetwork, bold: BoldHead | None = None) -> None:
         super().__init__()
         self.network = network
         self.bold = bold if bold is not None else BalloonWindkessel(n_regions=network.n_regions)
@@ -104,7 +108,7 @@ class BoldSimulator(nn.Module):
                                         and (grad_through_burn_in or not in_burn)):
                 z, state = self._chunk(state, chunk_ms, dt, period, checkpoint and not in_burn)
                 with record_function("brainfit.bold"):
-                    y = stream.push(z)
+                    y = stream.push(net.model.bold_input(z))
             out.append(y)
             n_out += y.shape[1]
             k += 1

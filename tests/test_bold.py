@@ -16,6 +16,7 @@ from brainfit.bold import (
     PRESETS,
     BalloonWindkessel,
     BoldStream,
+    IdentityBold,
     stephan2007_coefficients,
 )
 
@@ -387,3 +388,77 @@ def test_bad_input_raises_clear_errors():
     regional = BalloonWindkessel(n_regions=3, params={"kappa": {"scope": "regional"}})
     with pytest.raises(ValueError, match="n_regions=4"):
         regional(torch.zeros(1, 5, 4), 0.01)
+
+
+# -- the neuronal efficacy -------------------------------------------------------------------------
+def test_efficacy_scales_the_drive_and_the_steady_inflow():
+    """s' = epsilon u - kappa s - gamma (f - 1): a head of efficacy e fed u equals a head of
+    efficacy 1 fed e u, and a constant u settles at f = 1 + e u / gamma. The default efficacy is
+    exactly 1 (a fixed parameter is stored as its natural value), so the default head's numbers
+    are those of s' = u - ... to the last bit."""
+    u = torch.full((1, 3000, 2), 0.1, dtype=F64)
+    u[:, :, 1] = 0.3
+    strong = BalloonWindkessel(dt=0.05, params={"efficacy": 2.5}, n_regions=2).double()
+    plain = BalloonWindkessel(dt=0.05, n_regions=2).double()
+    assert plain.params["efficacy"].item() == 1.0
+    y, x = strong.integrate(strong.init_state(1, 2, dtype=F64), u)
+    y1, x1 = plain.integrate(plain.init_state(1, 2, dtype=F64), 2.5 * u)
+    torch.testing.assert_close(y, y1, rtol=1e-12, atol=1e-15)
+    f = strong.to_physical(x)[0, 1]
+    torch.testing.assert_close(f, 1 + 2.5 * u[0, -1] / 0.41, rtol=1e-8, atol=0)
+    assert {"efficacy"} <= {r["parameter"] for r in plain.param_table()}
+
+
+def test_a_checkpoint_without_the_efficacy_loads_with_efficacy_1():
+    """Heads saved before the efficacy existed load (it keeps its default, 1); anything else
+    missing is still an error."""
+    head = BalloonWindkessel(params={"kappa": 0.7})
+    old = {k: v for k, v in head.state_dict().items() if not k.endswith("efficacy")}
+    fresh = BalloonWindkessel()
+    fresh.load_state_dict(old)
+    assert fresh.params["kappa"].item() == pytest.approx(0.7)
+    assert fresh.params["efficacy"].item() == 1.0
+    del old["params.raw.tau"]
+    with pytest.raises(RuntimeError, match="tau"):
+        BalloonWindkessel().load_state_dict(old)
+
+
+# -- the identity head (bold=none) -----------------------------------------------------------------
+def test_identity_head_samples_the_mean_of_the_drive_over_each_tr(gen):
+    """Sample k is the mean of the drive over [burn_in + k TR, burn_in + (k + 1) TR), whatever the
+    chunking of the pushes (including chunks that end inside a TR or inside the burn-in)."""
+    head = IdentityBold(dt=0.1, n_regions=3)
+    z = torch.randn(2, 300, 3, generator=gen, dtype=F64)  # 30 s at 0.1 s
+    whole = BoldStream(head, 2, 3, neural_dt=100.0, tr=0.7, burn_in=2.0, dtype=F64)
+    y = whole.push(z)
+    # burn-in 2 s = 20 samples; TR 0.7 s = 7 samples; (300 - 20) // 7 = 40 TRs
+    expected = z[:, 20:20 + 40 * 7].reshape(2, 40, 7, 3).mean(2)
+    assert y.shape == (2, 40, 3)
+    torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-14)
+    assert [whole.sample_time(k) for k in (0, 39)] == pytest.approx([2.7, 2.0 + 40 * 0.7])
+    pieces = BoldStream(head, 2, 3, neural_dt=100.0, tr=0.7, burn_in=2.0, dtype=F64)
+    cuts = [0, 3, 11, 12, 25, 26, 40, 41, 97, 180, 300]
+    parts = [pieces.push(z[:, a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+    torch.testing.assert_close(torch.cat(parts, 1), y, rtol=1e-12, atol=1e-14)
+    # the drive sampled finer than the head's step is averaged over the step first: same TR means
+    fine = BoldStream(head, 2, 3, neural_dt=20.0, tr=0.7, burn_in=2.0, dtype=F64)
+    torch.testing.assert_close(fine.push(z.repeat_interleave(5, dim=1)), y, rtol=1e-12,
+                               atol=1e-14)
+
+
+def test_identity_head_is_a_head_like_the_balloons():
+    """Same factory signature as BalloonWindkessel, no parameters, gradients pass through, and
+    forward() returns the drive itself."""
+    head = IdentityBold(dt=0.08, n_regions=4, n_batch=2)
+    assert head.param_table() == [] and not list(head.parameters())
+    z = torch.randn(2, 25, 4, dtype=F64, requires_grad=True)
+    assert head(z, 0.08) is z
+    stream = BoldStream(head, 2, 4, neural_dt=80.0, tr=0.4, dtype=F64)
+    stream.push(z).sum().backward()
+    torch.testing.assert_close(z.grad, torch.full_like(z, 1 / 5))  # 25 samples = 5 whole TRs
+    with pytest.raises(ValueError, match="finite positive"):
+        IdentityBold(dt=0.0)
+    with pytest.raises(ValueError, match="not an integer multiple"):
+        BoldStream(head, 1, 4, neural_dt=80.0, tr=0.7)
+    with pytest.raises(ValueError, match="NaN"):
+        head(torch.full((1, 3, 4), float("nan")), 0.08)

@@ -7,7 +7,8 @@ import torch
 
 import brainfit
 from brainfit import metrics
-from brainfit.bold import BalloonWindkessel
+from brainfit.bold import BalloonWindkessel, BoldStream, IdentityBold
+from brainfit.models.oscillators import StuartLandau
 from brainfit.network import BrainNetwork
 from brainfit.noise import WhiteNoise
 from brainfit.simulator import BoldSimulator
@@ -93,6 +94,33 @@ def test_output_does_not_depend_on_the_chunk_length(gen):
     b = sim(16, 0.5, dt=5.0, burn_in=1.0, chunk=3.0, generator=torch.Generator().manual_seed(2))
     assert a.shape == (1, 16, N)
     torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("head", ["balloon", "identity"])
+def test_the_head_receives_the_models_dimensionless_drive(gen, head):
+    """The simulator feeds the head u = (observable - bold_offset) / bold_scale of the model's
+    class (averaged over each BOLD step), and the identity head turns u into its TR means: the
+    simulator's BOLD equals the network's recorded drive, mapped and streamed by hand."""
+    shifted = type("ShiftedHopf", (StuartLandau,), {"bold_offset": 0.3, "bold_scale": 2.0})
+    W = torch.rand(N, N, generator=gen, dtype=torch.float64)
+    m = shifted(n_regions=N, a=-0.01, omega=0.02, gamma=0.01).double()
+    net = BrainNetwork(m, W, None, G=0.01, normalize="row_sum",
+                       noise=WhiteNoise(m.state_names, 0.05)).double()
+    bold = (BalloonWindkessel(dt=0.01, n_regions=N) if head == "balloon"
+            else IdentityBold(dt=0.01, n_regions=N)).double()
+    sim = BoldSimulator(net, bold)
+    y = sim(16, 0.5, dt=5.0, burn_in=1.0, chunk=2.0, generator=torch.Generator().manual_seed(3))
+    state = net.initial_state(None, torch.Generator().manual_seed(3))
+    obs, _ = net.simulate(9000.0, 5.0, state=state, record="bold", period=10.0, average=True)
+    u = (obs - 0.3) / 2.0
+    torch.testing.assert_close(m.bold_input(obs), u, rtol=0, atol=0)
+    stream = BoldStream(bold, 1, N, neural_dt=10.0, tr=0.5, burn_in=1.0, dtype=torch.float64)
+    torch.testing.assert_close(y, stream.push(u)[:, :16], rtol=1e-12, atol=1e-14)
+    if head == "identity":  # sample k: the mean of u over [1 + 0.5 k, 1 + 0.5 (k + 1)) s
+        torch.testing.assert_close(y, u[:, 100:900].reshape(1, 16, 50, N).mean(2),
+                                   rtol=1e-12, atol=1e-14)
+    with pytest.raises(TypeError, match="bold_scale must be positive"):
+        type("Bad", (StuartLandau,), {"bold_scale": 0.0})
 
 
 def test_bad_arguments(gen):

@@ -11,6 +11,20 @@ A subclass declares, as class attributes:
 - ``coupled_state``: the state the coupling reads (a name in ``state_names``); models whose coupled
   quantity is derived (Jansen-Rit's y1 - y2, say) override :meth:`coupled_observable`.
 - ``bold_drive``: the state (or derived quantity, via :meth:`bold_observable`) that drives BOLD.
+- ``bold_offset``, ``bold_scale`` (optional; default 0 and 1): the resting level and the typical
+  excursion of that observable, in its own units. The haemodynamic head receives the
+  dimensionless drive :meth:`bold_input`, ``u = (observable - bold_offset) / bold_scale``, and
+  multiplies it by its neuronal efficacy epsilon (Friston et al. 2000; the ``efficacy``
+  parameter of :class:`brainfit.bold.BalloonWindkessel`, default 1): ``z = epsilon u``. The
+  Balloon model's steady inflow is ``1 + z / gamma`` (gamma = 0.41 /s): a sustained u below
+  -0.41 empties the vessels (the simulation diverges), so the values keep each region's mean u
+  within about +-0.25 of 0 (inflow 0.4-1.6) and u's standard deviation at or below ~0.2. They
+  come from a simulation of the model at its config's defaults on the bundled ``gw`` connectome
+  (80 ms means of the observable, as the head receives them): offset ~ the mean, rounded; scale
+  1, or ~5 standard deviations rounded to one figure where the std (in time and across regions)
+  exceeds 0.2. Models whose observable is already within those limits keep the identity (0 and
+  1): Hopf, harmonic, Kuramoto, Wilson-Cowan, Wong-Wang E-I (under feedback inhibition) and the
+  Montbrio-Pazo-Roxin rates. Each class comments its measurement.
 
 and implements one vector field, :meth:`derivative`. Integrators, torchdiffeq and the network all
 call it. Where the coupling input enters (which state's derivative it changes) is stated in prose
@@ -19,6 +33,7 @@ in the class docstring, next to the model's equations.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -50,6 +65,10 @@ class NeuralMass(nn.Module):
     param_specs: ClassVar[dict[str, ParamSpec]] = {}
     coupled_state: ClassVar[str] = ""
     bold_drive: ClassVar[str] = ""
+    #: resting level of the BOLD observable, in its units (subtracted before it drives BOLD)
+    bold_offset: ClassVar[float] = 0.0
+    #: typical excursion of the BOLD observable, in its units (divides it; > 0)
+    bold_scale: ClassVar[float] = 1.0
     #: default initial state per variable: (low, high) of a uniform draw
     initial_range: ClassVar[dict[str, tuple[float, float]]] = {}
     #: the registered short name (set by :func:`brainfit.models.register`)
@@ -66,6 +85,12 @@ class NeuralMass(nn.Module):
             overridden = getattr(cls, method) is not getattr(NeuralMass, method)
             if value not in cls.state_names and not overridden:
                 raise TypeError(f"{cls.__name__}.{attr} = {value!r} is not in {cls.state_names}")
+        for attr in ("bold_offset", "bold_scale"):
+            value = getattr(cls, attr)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise TypeError(f"{cls.__name__}.{attr} must be a finite number, got {value!r}")
+        if not cls.bold_scale > 0:
+            raise TypeError(f"{cls.__name__}.bold_scale must be positive, got {cls.bold_scale!r}")
         missing = set(cls.state_names) - set(cls.initial_range)
         if missing:
             raise TypeError(f"{cls.__name__}.initial_range lacks {sorted(missing)}")
@@ -124,6 +149,21 @@ class NeuralMass(nn.Module):
     def bold_observable(self, state: Tensor) -> Tensor:
         """The (B, N) quantity that drives BOLD (default: the ``bold_drive`` variable)."""
         return state[:, self.index(self.bold_drive)]
+
+    def bold_input(self, observable: Tensor) -> Tensor:
+        """The dimensionless drive ``(observable - bold_offset) / bold_scale`` of a BOLD head.
+
+        Args:
+            observable: values of :meth:`bold_observable` (any shape), e.g. the (B, T, N) series
+                :class:`~brainfit.simulator.BoldSimulator` records. The map is affine, so it
+                commutes with the averaging over each haemodynamic step.
+
+        Returns:
+            The same shape; ``observable`` itself when the offset is 0 and the scale 1.
+        """
+        if self.bold_offset == 0 and self.bold_scale == 1:
+            return observable
+        return (observable - self.bold_offset) / self.bold_scale
 
     def observable(self, state: Tensor, name: str) -> Tensor:
         """A named (B, N) observable: any state name, ``"coupled"`` or ``"bold"``."""
