@@ -114,6 +114,8 @@ class VanDerPol(NeuralMass):
     Defaults: ``mu = 1`` (moderately nonlinear, period 6.663 / omega = 106 ms, 9.4 Hz) and
     ``omega = 2 pi 10 Hz``, the same base frequency as the harmonic oscillator.
 
+    BOLD drive: ``u = x / 2`` (``bold_scale``; x's std is 0.31 at the config's defaults).
+
     Parameters (units): ``mu`` [1] nonlinear damping, ``omega`` [rad/ms] angular frequency of the
     linearisation (10 Hz = 2 pi 10 / 1000 rad/ms). The input ``u`` is in [1/ms] (state per ms).
     """
@@ -121,6 +123,10 @@ class VanDerPol(NeuralMass):
     state_names = ("x", "y")
     coupled_state = "x"
     bold_drive = "x"
+    # BOLD drive u = x / 2: x has mean 0.000 and std 0.31 (80 ms means, extremes +-0.72) at
+    # conf/model/van_der_pol.yaml's defaults on gw, 60 s x 2 seeds: u's std 0.15
+    bold_offset = 0.0
+    bold_scale = 2.0
     initial_range = {"x": (-2.0, 2.0), "y": (-2.0, 2.0)}
     param_specs = {
         "mu": ParamSpec(1.0, "1", low=0.0, high=10.0, doc="nonlinear damping; 0 = harmonic"),
@@ -163,6 +169,9 @@ class FitzHughNagumo(NeuralMass):
     about 10 Hz (98.7 ms), the base frequency of the other oscillators. Set ``I = 0`` for the
     excitable regime.
 
+    BOLD drive: ``u = (v + 0.95) / 1`` (``bold_offset``, ``bold_scale``; v's mean at the config's
+    defaults), so that the haemodynamics see v's excursions around rest, not its negative level.
+
     Parameters (units): ``a`` [1] recovery offset, ``b`` [1] recovery self-coupling,
     ``tau`` [1] recovery time-scale ratio (1 / epsilon, epsilon = 0.08), ``I`` [1] constant
     current, ``time_scale`` [ms] T, the duration of one dimensionless time unit.
@@ -171,6 +180,11 @@ class FitzHughNagumo(NeuralMass):
     state_names = ("v", "w")
     coupled_state = "v"
     bold_drive = "v"
+    # BOLD drive u = (v + 0.95) / 1: v has mean -0.95 (regions -0.98..-0.88) and std 0.17 in 80 ms
+    # means at conf/model/fitzhugh_nagumo.yaml's defaults (I = 0.3, excitable) on gw, 60 s x 2
+    # seeds; raw v would drive the inflow to 1 - 0.95/0.41 < 0 (SimulationDiverged)
+    bold_offset = -0.95
+    bold_scale = 1.0
     initial_range = {"v": (-2.0, 2.0), "w": (-1.0, 1.5)}
     param_specs = {
         "a": ParamSpec(0.7, "1", low=-2.0, high=2.0, doc="recovery offset"),
