@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 #: weight normalisations of :func:`normalize_weights`
 NORMALIZATIONS = ("none", "max", "row_sum", "log1p")
@@ -64,3 +64,109 @@ def normalize_weights(W: Tensor | np.ndarray, how: str | None = "none") -> Tenso
     if how == "row_sum":
         return W / W.sum(-1, keepdim=True).clamp_min(1e-30)
     raise ValueError(f"unknown normalisation {how!r}; valid options are {NORMALIZATIONS}")
+
+
+class EffectiveConnectivity(nn.Module):
+    r"""Coupling weights fitted per connection: the structural connectome times a gain.
+
+    .. math::
+
+        W_{b,ij} = S_{ij}\, g\big(u_0 + e_{ij} + d_{b,ij}\big)\, m_{ij}
+
+    with ``S`` the (normalised) structural weights, ``g`` the bounded transform of a
+    :class:`~brainfit.params.ParamSpec` with bounds ``[low, high]`` (the gain; ``g(u_0)`` = the
+    starting ``value``, 1 by default, so the fit starts from the SC), ``e`` one deviation per
+    connection shared by the cohort and ``d_b`` one per batch element (scope ``subject_edge``
+    only), both in the unconstrained space and starting at 0, and ``m`` the mask of fitted
+    connections: the SC's existing ones (``mask="sc"``, the default), or every pair of distinct
+    regions (``mask="all"``; absent connections start at ``fill`` times the mean positive SC
+    weight). W is non-negative and may become asymmetric (``W[i, j]`` is j -> i).
+
+    :meth:`penalty` is the prior that keeps the fit near the SC and the subjects near the group:
+    ``prior / 2 * mean(e^2) + shrinkage / 2 * mean(d_b^2)`` over the fitted connections, per
+    batch element: a Gaussian prior of standard deviation ``1 / sqrt(prior)`` on the group's log
+    gain (for the default ``low = 0`` and a gain near 1) and a hierarchical one that shrinks each
+    subject toward the group (Gilson et al. 2016 fit such an effective connectivity to FC; Deco et
+    al. 2019's "generative effective connectivity" starts from the SC likewise).
+
+    Args:
+        sc: structural weights (N, N) or (B, N, N), already normalised.
+        n_batch: B.
+        scope: ``edge`` (one W for the cohort) or ``subject_edge`` (group plus each element's own
+            deviation).
+        value: the starting gain.
+        low, high: bounds of the gain (``high`` None: unbounded above).
+        trainable: fit the gain (False: a fixed ``value`` times the SC).
+        mask: ``sc`` or ``all`` (see above).
+        prior, shrinkage: strengths of the two penalties (>= 0).
+        fill: starting weight of absent connections under ``mask="all"``, relative to the mean
+            positive SC weight.
+
+    Raises:
+        ValueError: an unknown scope or mask, a starting value outside the bounds, a negative
+            strength.
+    """
+
+    SCOPES = ("edge", "subject_edge")
+
+    def __init__(self, sc: Tensor, n_batch: int, scope: str = "subject_edge", value: float = 1.0,
+                 low: float | None = 0.0, high: float | None = 10.0, trainable: bool = True,
+                 mask: str = "sc", prior: float = 1.0, shrinkage: float = 1.0,
+                 fill: float = 0.01) -> None:
+        super().__init__()
+        from brainfit.params import ParamSpec
+
+        if scope not in self.SCOPES:
+            raise ValueError(f"connectivity scope must be one of {self.SCOPES}, got {scope!r}")
+        if mask not in ("sc", "all"):
+            raise ValueError(f"connectivity mask must be 'sc' (the SC's connections) or 'all', "
+                             f"got {mask!r}")
+        if not (prior >= 0 and shrinkage >= 0 and fill > 0):
+            raise ValueError(f"connectivity prior and shrinkage must be >= 0 and fill > 0, got "
+                             f"{prior}, {shrinkage}, {fill}")
+        self.scope, self.mask_kind, self.n_batch = scope, mask, int(n_batch)
+        self.prior, self.shrinkage = float(prior), float(shrinkage)
+        self.spec = ParamSpec(1.0, "1", low=low, high=high, trainable=True)
+        self.spec.check("W (gain over the SC)", value)
+        n = sc.shape[-1]
+        off = ~torch.eye(n, dtype=torch.bool, device=sc.device)
+        if mask == "sc":
+            m = (sc > 0) & off
+            base = sc
+        else:
+            m = off.expand_as(sc)
+            floor = fill * sc[sc > 0].mean() if bool((sc > 0).any()) else torch.ones(())
+            base = torch.where(sc > 0, sc, floor.to(sc))
+        self.register_buffer("base", base * m)
+        self.register_buffer("mask", m.to(sc.dtype))
+        self.register_buffer("u0", self.spec.inverse_transform(
+            torch.as_tensor(float(value), dtype=torch.float64)).to(sc.dtype))
+        shape = tuple(sc.shape[-2:])
+        self.group = nn.Parameter(torch.zeros(shape, dtype=sc.dtype), requires_grad=trainable)
+        self.subject = (nn.Parameter(torch.zeros((n_batch, *shape), dtype=sc.dtype),
+                                     requires_grad=trainable)
+                        if scope == "subject_edge" else None)
+
+    @property
+    def trainable(self) -> bool:
+        return self.group.requires_grad
+
+    def forward(self) -> Tensor:
+        """The weights W: (N, N) for ``edge`` on a shared SC, else (B, N, N)."""
+        u = self.u0 + self.group
+        if self.subject is not None:
+            u = u + self.subject
+        return self.base * self.spec.forward_transform(u)
+
+    def penalty(self) -> Tensor:
+        """The prior per batch element, (B,) (see the class docstring)."""
+        n_fit = self.mask.sum((-2, -1)).clamp_min(1.0)
+        out = 0.5 * self.prior * (self.group.pow(2) * self.mask).sum((-2, -1)) / n_fit
+        if self.subject is not None:
+            d = (self.subject.pow(2) * self.mask).sum((-2, -1)) / n_fit
+            out = out + 0.5 * self.shrinkage * d
+        return out.expand(self.n_batch) if out.dim() == 0 else out
+
+    def extra_repr(self) -> str:
+        return (f"scope={self.scope}, mask={self.mask_kind}, prior={self.prior}, "
+                f"shrinkage={self.shrinkage}")

@@ -251,7 +251,7 @@ class Plan:
         self.sets = [net.params, net.model.params, net.coupling.params]
         self.sets += [c.params for c in (net.noise, net.stimulus) if c is not None]
         self.keys = [(s, name) for s in self.sets for name in s.specs]
-        self.W = net.weights
+        self.W = net.coupling_weights  # a value like the parameters: fitted, it has a graph
         self.B, self.N, self.S = batch, net.n_regions, net.model.n_states
         self.C = net.coupling.channels
         ref = net.weights
@@ -265,22 +265,24 @@ class Plan:
     # -- parameters ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def cached(self) -> Iterator[list[Tensor]]:
-        """Every parameter's value computed once (with its graph); yields them in order."""
+        """Every parameter's value computed once (with its graph), and last the coupling
+        weights; yields them in order."""
         with contextlib.ExitStack() as stack:
             for s in self.sets:
                 stack.enter_context(s.cached())
-            yield [s._cache[name] for s, name in self.keys]
+            yield [s._cache[name] for s, name in self.keys] + [self.W]
 
     @contextlib.contextmanager
     def installed(self, values) -> Iterator[None]:
-        """The parameter caches set to ``values`` (restored afterwards)."""
-        outer = [s._cache for s in self.sets]
+        """The parameter caches and weights set to ``values`` (restored afterwards)."""
+        outer, W = [s._cache for s in self.sets], self.W
         try:
             self.install(values)
             yield
         finally:
             for s, c in zip(self.sets, outer):
                 s._cache = c
+            self.W = W
 
     def install(self, values) -> None:
         caches: dict[int, dict] = {}
@@ -288,6 +290,8 @@ class Plan:
             caches.setdefault(id(s), {})[name] = v
         for s in self.sets:
             s._cache = caches.get(id(s), {})
+        if len(values) > len(self.keys):
+            self.W = values[len(self.keys)]
 
     def delay_tables(self) -> None:
         """Whole-step lags, interpolation weights (with their graph to the speed), the block

@@ -49,7 +49,12 @@ from torch import Tensor, nn
 from brainfit import coupling as coupling_lib
 from brainfit import engine as engine_lib
 from brainfit import integrate, runtime
-from brainfit.connectome import NORMALIZATIONS, check_connectome, normalize_weights
+from brainfit.connectome import (
+    NORMALIZATIONS,
+    EffectiveConnectivity,
+    check_connectome,
+    normalize_weights,
+)
 from brainfit.models.base import NeuralMass
 from brainfit.noise import Noise
 from brainfit.params import ParameterSet, ParamSpec
@@ -150,6 +155,10 @@ class BrainNetwork(nn.Module):
         integrator: fixed-step scheme name; default ``heun``, or ``stochastic_heun`` with noise.
         n_batch: B, for subject-scoped parameters (defaults to W's batch, or 1).
         params: overrides for the network's own parameters ``G`` and ``speed``.
+        connectivity: fit the coupling weights per connection: the settings of an
+            :class:`~brainfit.connectome.EffectiveConnectivity` (``scope``, ``value``, ``low``,
+            ``high``, ``trainable``, ``mask``, ``prior``, ``shrinkage``), or None to couple
+            through the (normalised) connectome as given.
         engine: ``"fast"`` (default) or ``"reference"`` (see the module docstring); an attribute
             that may be changed at any time between simulations.
         compile: compile the fast engine's inner block with ``torch.compile`` (a one-off cost of
@@ -173,7 +182,8 @@ class BrainNetwork(nn.Module):
                  normalize: str = "none", noise: Noise | None = None,
                  stimulus: Stimulus | None = None, interpolate_delays: bool = False,
                  integrator: str | None = None, n_batch: int | None = None,
-                 params: dict | None = None, engine: str = "fast", compile: bool = False) -> None:
+                 params: dict | None = None, connectivity: dict | None = None,
+                 engine: str = "fast", compile: bool = False) -> None:
         super().__init__()
         self.engine = engine_lib.check_engine(engine)
         self.compile = bool(compile)
@@ -201,6 +211,8 @@ class BrainNetwork(nn.Module):
         self.normalize = normalize
         self.model = model
         self.register_buffer("weights", normalize_weights(W, normalize))
+        self.connectivity = (None if connectivity is None else
+                             EffectiveConnectivity(self.weights, self.n_batch, **connectivity))
         overrides = dict(params or {})
         if G is not None:
             overrides["G"] = G
@@ -238,6 +250,12 @@ class BrainNetwork(nn.Module):
     @property
     def n_regions(self) -> int:
         return self.weights.shape[-1]
+
+    @property
+    def coupling_weights(self) -> Tensor:
+        """The weights the coupling reads: the connectome, or the fitted effective connectivity
+        (with its graph), (N, N) or (B, N, N)."""
+        return self.weights if self.connectivity is None else self.connectivity()
 
     def param_table(self) -> list[dict[str, Any]]:
         """Every parameter of network, model, coupling, noise and stimulus in natural units."""
@@ -371,7 +389,7 @@ class BrainNetwork(nn.Module):
                        every: int, average: bool, check_every: int, pbar):
         """The reference engine: one step at a time, as the equations read."""
         model, B = self.model, state.x.shape[0]
-        W = self.weights
+        W = self.coupling_weights
         x, noise_state, step = state.x, state.noise, state.step
         stream = (engine_lib.NoiseStream(state.seed, tuple(x.shape), x.dtype, x.device)
                   if self.noise is not None else None)
@@ -451,7 +469,8 @@ class NetworkVectorField(nn.Module):
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
         net = self.network
-        c = net.coupling(net.params["G"], net.weights, net.model.coupled_observable(x), None)
+        c = net.coupling(net.params["G"], net.coupling_weights, net.model.coupled_observable(x),
+                         None)
         forcing = net.stimulus(float(t)) if net.stimulus is not None else None
         return net.model.derivative(x, c, forcing)
 

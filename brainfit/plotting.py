@@ -44,7 +44,9 @@ __all__ = [
     "DPI",
     "FC_CMAP",
     "MAX_SUBJECTS",
+    "plot_baselines",
     "plot_bold",
+    "plot_connectivity",
     "plot_fc_comparison",
     "plot_fcd_histograms",
     "plot_loss_curves",
@@ -764,6 +766,122 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
 
 
 # ----------------------------------------------------------------------------- BOLD
+
+
+def plot_connectivity(structural: dict[str, np.ndarray], fitted: dict[str, np.ndarray],
+                      path: str | os.PathLike) -> Path:
+    """Structural vs fitted (effective) connectivity, one row per subject.
+
+    Each row shows the structural weights, the fitted ones (both on the colour scale of the row's
+    largest weight; ``W[i, j]`` is the connection from column j to row i) and a scatter of fitted
+    against structural weights of the connections present in either, on log axes, with the
+    identity line: points above it were strengthened by the fit, below it weakened. At most
+    :data:`MAX_SUBJECTS` rows are drawn.
+
+    Args:
+        structural: subject id -> SC (N, N), non-negative.
+        fitted: subject id -> fitted weights (N, N), the same subject ids.
+        path: where to write the PNG.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        TypeError, ValueError: not dicts, different subjects, shapes or non-finite or negative
+            weights.
+    """
+    _check_path(path)
+    keys = _subjects(structural, fitted)
+    pairs = []
+    for k in keys:
+        a = _finite(_array(structural[k], f"structural[{k!r}]"), f"structural[{k!r}]")
+        b = _finite(_array(fitted[k], f"fitted[{k!r}]"), f"fitted[{k!r}]")
+        if a.ndim != 2 or a.shape[0] != a.shape[1] or b.shape != a.shape:
+            raise ValueError(f"structural[{k!r}] and fitted[{k!r}] must be square matrices of one "
+                             f"shape, got {a.shape} and {b.shape}")
+        if (a < 0).any() or (b < 0).any():
+            raise ValueError(f"connectivity of {k!r} has negative weights")
+        pairs.append((k, a, b))
+    shown = pairs[:MAX_SUBJECTS]
+    fig = _new_figure(12.0, 0.6 + 3.4 * len(shown))
+    axes = fig.subplots(len(shown), 3, squeeze=False)
+    for row, (k, a, b) in zip(axes, shown):
+        top = max(float(a.max()), float(b.max()), 1e-30)
+        for ax, m, title in ((row[0], a, "structural"), (row[1], b, "fitted")):
+            im = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=top, interpolation="nearest")
+            ax.set_title(f"{k}: {title}")
+            ax.set_xlabel("from region j")
+            ax.set_ylabel("to region i")
+        fig.colorbar(im, ax=row[:2], shrink=0.8, label="weight")
+        sel = ((a > 0) | (b > 0)) & ~np.eye(a.shape[0], dtype=bool)
+        x, y = a[sel], b[sel]
+        floor = max(float(np.min(np.concatenate([x[x > 0], y[y > 0]]), initial=top)) * 0.5, 1e-30)
+        ax = row[2]
+        ax.scatter(np.maximum(x, floor), np.maximum(y, floor), s=4, alpha=0.4, color="C0")
+        ax.plot([floor, top], [floor, top], color="0.3", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("structural weight")
+        ax.set_ylabel("fitted weight")
+        r = np.corrcoef(np.log(np.maximum(x, floor)), np.log(np.maximum(y, floor)))[0, 1]
+        ax.set_title(f"log-log r = {_fmt(r)}")
+    fig.suptitle("Fitted vs structural connectivity" + _cap_note(len(pairs), len(shown)))
+    return _save(fig, path)
+
+
+def plot_baselines(subjects: Mapping[str, Mapping[str, float]], baselines: Mapping[str, str],
+                   path: str | os.PathLike) -> Path:
+    """What the fit is worth: each subject's held-out FC similarity beside the baselines.
+
+    One column per subject (and their mean): the fit's held-out FC similarity (a filled dot) and
+    each baseline that uses no model (open markers), e.g. the SC, log SC, leave-one-out group FC
+    and the subject's own fitted-part FC (the ceiling;
+    :data:`brainfit.fit.targets.BASELINES`). A fit worth having sits above the leave-one-out
+    group FC.
+
+    Args:
+        subjects: subject id -> scores with ``fc_similarity`` and the baseline keys (as in
+            ``metrics.json["held_out"]``).
+        baselines: key -> label of the baselines drawn.
+        path: where to write the PNG.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        TypeError: ``subjects`` is not a dict of dicts.
+        ValueError: empty, or a subject without ``fc_similarity``.
+    """
+    _check_path(path)
+    if not isinstance(subjects, Mapping) or not all(isinstance(v, Mapping)
+                                                     for v in subjects.values()):
+        raise TypeError("subjects must be a dict mapping subject id -> dict of scores")
+    if not subjects:
+        raise ValueError("subjects is empty; give at least one subject")
+    for k, v in subjects.items():
+        if "fc_similarity" not in v:
+            raise ValueError(f"subjects[{k!r}] has no 'fc_similarity'")
+    ids = list(subjects)
+    mean = {key: float(np.nanmean([float(subjects[k].get(key, np.nan)) for k in ids]))
+            for key in ["fc_similarity", *baselines]}
+    cols = ids + (["mean"] if len(ids) > 1 else [])
+    table = {**subjects, "mean": mean}
+    fig = _new_figure(max(8.5, 3.5 + 0.7 * len(cols)), 4.5)
+    ax = fig.subplots()
+    xs = np.arange(len(cols))
+    markers = ["s", "D", "^", "v", "<", ">"]
+    for j, (key, label) in enumerate(baselines.items()):
+        ys = [float(table[c].get(key, np.nan)) for c in cols]
+        ax.scatter(xs, ys, marker=markers[j % len(markers)], facecolors="none",
+                   edgecolors=f"C{j + 1}", s=45, label=label)
+    ax.scatter(xs, [float(table[c]["fc_similarity"]) for c in cols], color="C0", s=60,
+               zorder=3, label="fitted model (held-out FC similarity)")
+    ax.set_xticks(xs, cols, rotation=45, ha="right")
+    ax.set_ylabel("r with the held-out FC")
+    ax.axhline(0.0, color="0.8", lw=0.8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title("Held-out FC: the fit beside predictions that use no model")
+    return _save(fig, path)
 
 
 def plot_bold(bold: np.ndarray, tr: float, path: str | os.PathLike, title: str = "") -> Path:

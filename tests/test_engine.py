@@ -32,7 +32,7 @@ DELAYS = ("none", "whole", "interpolated")
 
 def _network(model: str, coupling: str, integrator: str, delays: str, noise: str,
              engine_name: str, n: int = 4, batch: int = 2, stimulus: bool = False,
-             subject_lengths: bool = False) -> BrainNetwork:
+             subject_lengths: bool = False, connectivity: dict | None = None) -> BrainNetwork:
     g = torch.Generator().manual_seed(7)
     W = torch.rand(n, n, generator=g, dtype=F64) * (torch.rand(n, n, generator=g) > 0.2)
     shape = (batch, n, n) if subject_lengths else (n, n)
@@ -56,7 +56,13 @@ def _network(model: str, coupling: str, integrator: str, delays: str, noise: str
                        if delays != "none" else None,
                        coupling=coupling, G={"value": 0.1, "trainable": True}, noise=nz,
                        stimulus=stim, interpolate_delays=delays == "interpolated",
-                       integrator=integ, n_batch=batch, engine=engine_name)
+                       integrator=integ, n_batch=batch, engine=engine_name,
+                       connectivity=connectivity)
+    if connectivity is not None:  # a fitted connectivity away from the SC
+        c = net.connectivity
+        c.group.data = 0.5 * torch.randn(c.group.shape, generator=g, dtype=F64)
+        if c.subject is not None:
+            c.subject.data = 0.5 * torch.randn(c.subject.shape, generator=g, dtype=F64)
     return net.double()
 
 
@@ -107,6 +113,16 @@ def test_every_coupling_and_delay_mode_fast_equals_reference(coupling, delays):
 @pytest.mark.parametrize("noise", sorted(NOISES))
 def test_every_integrator_and_noise_fast_equals_reference(integrator, noise):
     _assert_engines_agree("wilson_cowan", "linear", integrator, "interpolated", noise)
+
+
+@pytest.mark.parametrize("delays", DELAYS)
+@pytest.mark.parametrize("scope", ["edge", "subject_edge"])
+def test_fitted_connectivity_fast_equals_reference(monkeypatch, delays, scope):
+    """Gradients reach the per-connection weights through the custom backward too (forced here
+    also without delays, where short runs would take plain autograd)."""
+    monkeypatch.setattr(engine, "DIRECT_BYTES", 0)
+    _assert_engines_agree("hopf", "diffusive", "heun", delays, "white",
+                          connectivity={"scope": scope, "mask": "all"})
 
 
 def test_stimulus_and_per_subject_lengths_fast_equal_reference():

@@ -115,7 +115,7 @@ def test_train_script_writes_every_output(fitted):
     expected = [".hydra/config.yaml", "train.log", "checkpoints/last.pt", "checkpoints/best.pt",
                 "fitted_params.csv", "metrics.json", "simulated_fc.npz",
                 "figures/fc_comparison.png", "figures/loss_curves.png",
-                "figures/fitted_parameters.png"]
+                "figures/fitted_parameters.png", "figures/baselines.png"]
     for rel in expected:
         assert (fitted / rel).is_file(), rel
     assert list((fitted / "tensorboard").glob("events.out.tfevents.*"))
@@ -127,6 +127,10 @@ def test_train_script_writes_every_output(fitted):
     for sid in ("NAP_001", "NAP_002"):
         s = m["held_out"][sid]
         assert -1 <= s["fc_similarity"] <= 1 and 0 <= s["fcd_ks"] <= 1 and "sc_fc_r" in s
+        for baseline in ("sc_fc_r", "log_sc_fc_r", "group_fc_r", "own_fc_r"):
+            assert -1 <= s[baseline] <= 1
+    # the ceiling (the subject's own fitted-part FC) predicts its held-out FC best
+    assert m["mean"]["own_fc_r"] > m["mean"]["group_fc_r"] > m["mean"]["sc_fc_r"]
     ckpt = load_checkpoint(fitted / "checkpoints" / "last.pt")
     assert ckpt["epoch"] == 2 and ckpt["brainfit_version"] == brainfit.__version__
     assert set(ckpt["rng"]) == {"generator", "torch", "numpy", "python"}
@@ -152,6 +156,10 @@ def test_evaluate_and_simulate_scripts(fitted):
         assert (fitted / made).is_file()
     ev = json.loads((fitted / "evaluation.json").read_text())
     assert set(ev["subjects"]) == {"NAP_001", "NAP_002"}
+    held_out = json.loads((fitted / "metrics.json").read_text())["held_out"]
+    for sid, s in ev["subjects"].items():  # the same baselines as the run's
+        for k in ("sc_fc_r", "log_sc_fc_r", "group_fc_r", "own_fc_r"):
+            assert s[k] == pytest.approx(held_out[sid][k], abs=1e-12)
     assert -1 <= ev["mean"]["fc_similarity"] <= 1 and 0 <= ev["mean"]["fcd_ks"] <= 1
     sim = np.load(fitted / "simulated_bold.npz")
     assert sim["bold"].shape == (2, 10, 80) and float(sim["tr"]) == 2.0

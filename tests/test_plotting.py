@@ -451,3 +451,44 @@ def test_bold_carpet_and_global_signal(tmp_path, saved):
 def test_bold_bad_input(tmp_path, bold, tr, match):
     with pytest.raises(ValueError, match=match):
         plotting.plot_bold(bold, tr, tmp_path / "b.png")
+
+
+# ----------------------------------------------------------------------------- connectivity
+
+
+def test_connectivity_matrices_and_log_scatter(tmp_path, saved):
+    """Per subject the SC and fitted matrices on one colour scale, and fitted vs SC on log axes
+    with the log-log correlation in the title."""
+    rng = np.random.default_rng(3)
+    sc = {s: rng.random((6, 6)) * (rng.random((6, 6)) > 0.3) for s in SUBJECTS[:2]}
+    fit = {s: m * np.exp(0.3 * rng.standard_normal((6, 6))) for s, m in sc.items()}
+    check_png(plotting.plot_connectivity(sc, fit, tmp_path / "c.png"), 12.0, 0.6 + 3.4 * 2)
+    fig = saved[-1]
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    np.testing.assert_array_equal(images[0].get_array(), sc["S1"])
+    np.testing.assert_array_equal(images[1].get_array(), fit["S1"])
+    assert images[0].get_clim() == images[1].get_clim()
+    scatter = [ax for ax in fig.axes if ax.get_title().startswith("log-log r")][0]
+    assert scatter.get_xscale() == "log" and scatter.get_yscale() == "log"
+    sel = (sc["S1"] > 0) & ~np.eye(6, dtype=bool)
+    r = np.corrcoef(np.log(sc["S1"][sel]), np.log(fit["S1"][sel]))[0, 1]
+    assert scatter.get_title() == f"log-log r = {r:.3f}"
+    with pytest.raises(ValueError, match="negative"):
+        plotting.plot_connectivity({"S1": -sc["S1"]}, {"S1": fit["S1"]}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="same subject keys"):
+        plotting.plot_connectivity(sc, {"S1": fit["S1"]}, tmp_path / "x.png")
+
+
+def test_baselines_one_column_per_subject_and_the_mean(tmp_path, saved):
+    scores = {"S1": {"fc_similarity": 0.5, "sc_fc_r": 0.2, "group_fc_r": 0.6},
+              "S2": {"fc_similarity": 0.7, "sc_fc_r": 0.3, "group_fc_r": 0.5}}
+    names = {"sc_fc_r": "SC", "group_fc_r": "leave-one-out group FC"}
+    plotting.plot_baselines(scores, names, tmp_path / "b.png")
+    ax = saved[-1].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["S1", "S2", "mean"]
+    fit = [c for c in ax.collections if c.get_label().startswith("fitted model")][0]
+    np.testing.assert_allclose(fit.get_offsets()[:, 1], [0.5, 0.7, 0.6])
+    group = [c for c in ax.collections if c.get_label() == "leave-one-out group FC"][0]
+    np.testing.assert_allclose(group.get_offsets()[:, 1], [0.6, 0.5, 0.55])
+    with pytest.raises(ValueError, match="no 'fc_similarity'"):
+        plotting.plot_baselines({"S1": {"sc_fc_r": 0.1}}, names, tmp_path / "b.png")

@@ -8,7 +8,9 @@ A run directory holds::
     fitted_params.csv              one row per (subject, region, parameter), best restart
     metrics.json                   held-out scores per subject and on average
     simulated_fc.npz               the best restarts' FC of the first evaluation seed
-    figures/                       FC side by side, loss curves, parameters, FCD histograms
+    fitted_connectivity.npz        fitted vs structural weights (when the weights are fitted)
+    figures/                       FC side by side, baselines, loss curves, parameters, FCD
+                                   histograms, fitted connectivity
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from torch import Tensor
 
 from brainfit.checkpoint import fitted_rows, load_checkpoint, save_atomic, write_csv
+from brainfit.fit.targets import BASELINES
 from brainfit.runtime import FitDiverged
 from brainfit.simulator import BoldSimulator
 
@@ -117,27 +120,44 @@ class RunOutputs:
                  seed=eval_seed, n_volumes=n_eval_volumes)
         return rows
 
-    def figures(self, rows: list[dict[str, Any]], emp_fc: dict[str, np.ndarray],
-                sim_fc: dict[str, np.ndarray], scores: dict[str, dict[str, float]],
-                history: list[dict[str, float]], labels: list[str] | None,
-                fcd: Callable[[], tuple[dict, dict]] | None = None) -> None:
-        """FC side by side, loss curves, fitted parameters and (``fcd() -> (empirical,
-        simulated)`` FCD values per subject) FCD histograms, in ``figures/``. A figure that
+    def export_connectivity(self, ids: list[str], structural: Tensor, fitted: Tensor,
+                            labels: list[str] | None) -> None:
+        """``fitted_connectivity.npz``: ``fitted`` and ``structural`` weights (S, N, N) of each
+        subject's best restart (``W[s, i, j]``: j -> i), ``ids``, ``labels``; and its figure."""
+        sc, fit = structural.detach().cpu().numpy(), fitted.detach().cpu().numpy()
+        np.savez(self.dir / "fitted_connectivity.npz", fitted=fit, structural=sc,
+                 ids=np.array(ids), labels=np.array(labels or []))
+        self._draw("connectivity", "plot_connectivity", dict(zip(ids, sc)), dict(zip(ids, fit)))
+
+    def _draw(self, name: str, function: str, *args: Any, **kwargs: Any) -> None:
+        """``figures/<name>.png`` by :mod:`brainfit.plotting`'s ``function``; a figure that
         cannot be drawn is logged, never raised: figures must not lose a finished fit."""
         try:
             from brainfit import plotting
 
             fig_dir = self.dir / "figures"
             fig_dir.mkdir(exist_ok=True)
-            plotting.plot_fc_comparison(emp_fc, sim_fc, {s: v["fc_similarity"]
-                                                         for s, v in scores.items()},
-                                        fig_dir / "fc_comparison.png")
-            plotting.plot_loss_curves(history, fig_dir / "loss_curves.png")
-            plotting.plot_parameters(rows, fig_dir / "fitted_parameters.png", labels=labels)
-            if fcd is not None:
-                emp, sim = fcd()
-                plotting.plot_fcd_histograms(
-                    emp, sim, fig_dir / "fcd_histograms.png",
-                    ks={s: v.get("fcd_ks", float("nan")) for s, v in scores.items()})
+            getattr(plotting, function)(*args, fig_dir / f"{name}.png", **kwargs)
         except Exception as err:  # noqa: BLE001 - figures must never lose a finished fit
-            log.warning("could not draw figures: %s", err)
+            log.warning("could not draw figures/%s.png: %s", name, err)
+
+    def figures(self, rows: list[dict[str, Any]], emp_fc: dict[str, np.ndarray],
+                sim_fc: dict[str, np.ndarray], scores: dict[str, dict[str, float]],
+                history: list[dict[str, float]], labels: list[str] | None,
+                fcd: Callable[[], tuple[dict, dict]] | None = None) -> None:
+        """FC side by side, the scores beside the baselines, loss curves, fitted parameters and
+        (``fcd() -> (empirical, simulated)`` FCD values per subject) FCD histograms, in
+        ``figures/``. A figure that cannot be drawn is logged, never raised."""
+        self._draw("fc_comparison", "plot_fc_comparison", emp_fc, sim_fc,
+                   {s: v["fc_similarity"] for s, v in scores.items()})
+        self._draw("baselines", "plot_baselines", scores, BASELINES)
+        self._draw("loss_curves", "plot_loss_curves", history)
+        self._draw("fitted_parameters", "plot_parameters", rows, labels=labels)
+        if fcd is not None:
+            try:
+                emp, sim = fcd()
+            except Exception as err:  # noqa: BLE001
+                log.warning("could not simulate the FCD figure: %s", err)
+                return
+            self._draw("fcd_histograms", "plot_fcd_histograms", emp, sim,
+                       ks={s: v.get("fcd_ks", float("nan")) for s, v in scores.items()})

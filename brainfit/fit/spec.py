@@ -24,6 +24,9 @@ from brainfit.noise import create as create_noise
 from brainfit.simulator import BoldSimulator
 
 NETWORK_PARAMS = tuple(BrainNetwork.param_specs)
+#: the name of the coupling weights fitted per connection
+#: (:class:`brainfit.connectome.EffectiveConnectivity`)
+CONNECTIVITY = "W"
 #: ``trainer.compile: auto`` compiles when one simulation has at least this many steps
 COMPILE_STEPS = 200_000
 
@@ -35,7 +38,10 @@ class NetworkSpec:
     Args:
         name: registered node model (``brainfit.models.available()``).
         params: ``{name: value | {value, scope, trainable, low, high}}`` for the node model's
-            parameters and the network's ``G`` (coupling strength) and ``speed`` (mm/ms).
+            parameters and the network's ``G`` (coupling strength) and ``speed`` (mm/ms); and
+            ``W``, the coupling weights fitted per connection, ``{scope: edge | subject_edge,
+            value, low, high, trainable, mask: sc | all, prior, shrinkage}`` (the gain over the
+            SC; see :class:`~brainfit.connectome.EffectiveConnectivity`).
         noise: ``{kind: white|ou, sigma: float | {state: sigma}, trainable, scope, tau}`` or None.
         integrator: fixed-step scheme (default: stochastic Heun with noise, Heun without).
         delays: use tract lengths for conduction delays.
@@ -66,11 +72,18 @@ class NetworkSpec:
     def __post_init__(self) -> None:
         cls = models.get(self.name)
         params = {k: _plain(v) for k, v in dict(self.params or {}).items()}
-        valid = set(cls.param_specs) | set(NETWORK_PARAMS)
+        valid = set(cls.param_specs) | set(NETWORK_PARAMS) | {CONNECTIVITY}
         unknown = set(params) - valid
         if unknown:
             raise ValueError(f"model {self.name!r} has no parameter(s) {sorted(unknown)}; valid "
                              f"names are {sorted(valid)}")
+        if CONNECTIVITY in params:
+            w = params[CONNECTIVITY]
+            keys = {"scope", "value", "low", "high", "trainable", "mask", "prior", "shrinkage",
+                    "fill"}
+            if not isinstance(w, dict) or set(w) - keys:
+                raise ValueError(f"model.params.W (the coupling weights fitted per connection) "
+                                 f"takes a mapping with keys {sorted(keys)}, got {w!r}")
         self.params = params
         self.noise = None if self.noise is None else _plain(self.noise)
         self.maps = list(self.maps or [])
@@ -92,8 +105,10 @@ class NetworkSpec:
         """
         B, N = weights.shape[0], weights.shape[-1]
         maps = self._maps(weights, data_maps or {})
-        node = {k: v for k, v in self.params.items() if k not in NETWORK_PARAMS}
+        node = {k: v for k, v in self.params.items()
+                if k not in NETWORK_PARAMS and k != CONNECTIVITY}
         net = {k: v for k, v in self.params.items() if k in NETWORK_PARAMS}
+        connectivity = self.params.get(CONNECTIVITY)
         model = models.create(self.name, n_regions=N, n_batch=B, maps=maps, params=node)
         noise = None
         if self.noise is not None:
@@ -105,7 +120,8 @@ class NetworkSpec:
         return BrainNetwork(model, weights, lengths if self.delays else None, coupling=coupling,
                             normalize=self.normalize, noise=noise,
                             interpolate_delays=self.interpolate_delays,
-                            integrator=self.integrator, n_batch=n_batch or B, params=net)
+                            integrator=self.integrator, n_batch=n_batch or B, params=net,
+                            connectivity=connectivity)
 
     def _maps(self, weights: torch.Tensor, data_maps: dict[str, torch.Tensor]):
         if not self.maps:

@@ -227,6 +227,11 @@ class Trainer:
         except SimulationDiverged as err:
             raise FitDiverged(f"epoch {self.epoch + 1}: {err}. The last good checkpoint is kept; "
                               f"lower optim.lr or tighten the parameter bounds") from err
+        conn = self.simulator.network.connectivity
+        if conn is not None and conn.trainable:  # its prior: near the SC, subjects near the group
+            penalty = conn.penalty()
+            total = total + penalty
+            parts_sum["connectivity_prior"] = penalty.detach()
         loss = total.mean()
         if torch.isfinite(loss):
             lb = total.detach()
@@ -405,6 +410,13 @@ class Trainer:
         fc_sim = ev["fc_sim"][best]
         rows = self.outputs.export(result, self.simulator, self.elements, self.best,
                                    data.cohort.labels, fc_sim, EVAL_SEED, data.n_eval_volumes)
+        net = self.simulator.network
+        if net.connectivity is not None:
+            with torch.no_grad():
+                self.outputs.export_connectivity(
+                    self.ids, net.weights.expand(len(self.elements), -1, -1)[best],
+                    net.coupling_weights.expand(len(self.elements), -1, -1)[best],
+                    data.cohort.labels)
         tt = data.test_targets
         per_subject = lambda t: {sid: t[s * R].cpu().numpy()  # noqa: E731
                                  for s, sid in enumerate(self.ids)}

@@ -1,0 +1,114 @@
+"""Connection-level parameters: the fitted (effective) connectivity, its prior, a fit with it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from test_fit import CONF, TINY
+
+from brainfit.connectome import EffectiveConnectivity
+from brainfit.fit import register_configs, run
+from brainfit.fit.fitted import load_fitted
+
+F64 = torch.float64
+
+
+def _sc(n=5, batch=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.rand(n, n, generator=g, dtype=F64)
+    W = W * (W > 0.4)
+    W.fill_diagonal_(0)
+    return W if batch is None else W.expand(batch, n, n).clone()
+
+
+def test_starts_at_the_sc_and_stays_on_its_connections():
+    sc = _sc(batch=3)
+    c = EffectiveConnectivity(sc, 3)
+    torch.testing.assert_close(c(), sc)
+    with torch.no_grad():
+        c.group.normal_()
+        c.subject.normal_()
+    W = c()
+    assert (W >= 0).all() and W.shape == (3, 5, 5)
+    assert torch.equal(W == 0, sc == 0)  # mask "sc": absent connections stay absent
+    assert not torch.allclose(W, W.transpose(-1, -2))  # may become asymmetric
+    assert not torch.allclose(W[0], W[1])  # one per subject
+
+
+def test_mask_all_opens_every_pair_but_the_diagonal():
+    sc = _sc()
+    c = EffectiveConnectivity(sc, 2, scope="edge", mask="all", fill=0.1)
+    W = c()
+    off = ~torch.eye(5, dtype=torch.bool)
+    assert (W[off] > 0).all() and (W.diagonal() == 0).all()
+    floor = 0.1 * sc[sc > 0].mean()
+    torch.testing.assert_close(W[(sc == 0) & off], floor.expand(int(((sc == 0) & off).sum())))
+    assert c.subject is None and W.shape == (5, 5)
+
+
+def test_the_gain_keeps_its_bounds():
+    c = EffectiveConnectivity(_sc(), 1, scope="edge", low=0.5, high=2.0)
+    with torch.no_grad():
+        c.group.fill_(50.0)
+    sc = _sc()
+    assert torch.allclose(c()[sc > 0], 2.0 * sc[sc > 0])
+    with torch.no_grad():
+        c.group.fill_(-50.0)
+    assert torch.allclose(c()[sc > 0], 0.5 * sc[sc > 0])
+
+
+def test_penalty_is_the_gaussian_prior_on_the_group_and_the_shrinkage_of_subjects():
+    sc = _sc(batch=2)
+    c = EffectiveConnectivity(sc, 2, prior=2.0, shrinkage=3.0)
+    torch.testing.assert_close(c.penalty(), torch.zeros(2, dtype=F64))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        c.group.copy_(torch.randn(5, 5, generator=g, dtype=F64))
+        c.subject.copy_(torch.randn(2, 5, 5, generator=g, dtype=F64))
+    m = sc[0] > 0
+    for b in range(2):
+        expect = 0.5 * 2.0 * c.group[m].pow(2).mean() + 0.5 * 3.0 * c.subject[b][m].pow(2).mean()
+        assert c.penalty()[b].item() == pytest.approx(expect.item())
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="scope must be one of"):
+        EffectiveConnectivity(_sc(), 1, scope="regional")
+    with pytest.raises(ValueError, match="mask must be"):
+        EffectiveConnectivity(_sc(), 1, mask="dense")
+    with pytest.raises(ValueError, match="prior and shrinkage"):
+        EffectiveConnectivity(_sc(), 1, prior=-1.0)
+    with pytest.raises(ValueError, match="above its upper bound"):
+        EffectiveConnectivity(_sc(), 1, value=20.0)
+    from brainfit.fit.spec import NetworkSpec
+
+    with pytest.raises(ValueError, match="model.params.W"):
+        NetworkSpec(name="hopf", params={"W": 2.0})
+    with pytest.raises(ValueError, match="model.params.W"):
+        NetworkSpec(name="hopf", params={"W": {"scope": "edge", "bogus": 1}})
+
+
+def test_a_fit_of_the_connectivity_is_exported_and_reloaded(tmp_path):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            *TINY, "trainer.epochs=3", "optim.lr=0.1",
+            "+model.params.W={scope:subject_edge,prior:0.1,shrinkage:1.0}"])
+    run(cfg, out_dir=tmp_path)
+    out = np.load(tmp_path / "fitted_connectivity.npz")
+    assert list(out["ids"]) == ["NAP_001", "NAP_002"]
+    sc, fit = out["structural"], out["fitted"]
+    assert sc.shape == fit.shape == (2, 80, 80) and (fit >= 0).all()
+    assert np.array_equal(fit == 0, sc == 0)
+    assert not np.allclose(fit, sc), "three epochs moved the weights"
+    assert (tmp_path / "figures" / "connectivity.png").is_file()
+    history = json.loads((tmp_path / "metrics.json").read_text())
+    assert "held_out" in history
+    model = load_fitted(tmp_path / "checkpoints" / "last.pt")
+    W = model.simulator.network.coupling_weights.detach()
+    best = list(model.best.values())
+    np.testing.assert_allclose(W[best].numpy(), fit, rtol=1e-6)
