@@ -862,8 +862,10 @@ def plot_baselines(subjects: Mapping[str, Mapping[str, float]], baselines: Mappi
         if "fc_similarity" not in v:
             raise ValueError(f"subjects[{k!r}] has no 'fc_similarity'")
     ids = list(subjects)
-    mean = {key: float(np.nanmean([float(subjects[k].get(key, np.nan)) for k in ids]))
-            for key in ["fc_similarity", *baselines]}
+    mean = {}
+    for key in ["fc_similarity", *baselines]:
+        values = [float(subjects[k][key]) for k in ids if key in subjects[k]]
+        mean[key] = float(np.mean(values)) if values else float("nan")
     cols = ids + (["mean"] if len(ids) > 1 else [])
     table = {**subjects, "mean": mean}
     fig = _new_figure(max(8.5, 3.5 + 0.7 * len(cols)), 4.5)

@@ -188,7 +188,7 @@ class Trainer:
                              "trainer.checkpoint_chunks=false")
         rate = self.spec.feedback_inhibition
         s_star = net.model.target_gating(rate)
-        c = net.params["G"] * net.weights.sum(-1) * s_star
+        c = net.params["G"] * net.coupling_weights.sum(-1) * s_star
         j_i = net.model.fit_feedback_inhibition(c.expand(net.n_batch, -1), target_rate=rate,
                                                 apply=True).expand(net.n_batch, net.n_regions)
         # the store checked that the values are uniform along the dimensions the scope lacks
