@@ -82,8 +82,11 @@ class JansenRit(NeuralMass):
     oscillates in the alpha band (about 10-11 Hz); for low ``p`` (50 /s, say) it rests at a stable
     fixed point (bifurcation analysis: Grimbert & Faugeras 2006, Neural Comput 18:3052-3068).
 
-    BOLD drive: ``u = (y1 - y2 - 7.6 mV) / 3 mV`` (``bold_offset``, ``bold_scale``: the mean and
-    about five standard deviations of y1 - y2 at the config's defaults), dimensionless.
+    BOLD drive: ``u = (y1 - y2 - 7.6 mV) / 30 mV`` (``bold_offset``: the mean of y1 - y2 at the
+    config's defaults). The scale is set by the silent state, not by the alpha fluctuations (std
+    0.54 mV): a column whose input p falls to ~0.05 /ms drops to y1 - y2 = -0.26 mV, which must
+    still give u > -0.41 (the inflow empties below), here -0.26; across p = 0.09-0.35 /ms the
+    alpha regime spans y1 - y2 = 6.3-8.4 mV, u = -0.04..+0.03.
 
     Parameters (units): ``A`` [mV] excitatory synaptic gain, ``B`` [mV] inhibitory synaptic gain,
     ``a`` [1/ms] excitatory kernel rate (1/time constant), ``b`` [1/ms] inhibitory kernel rate,
@@ -95,11 +98,12 @@ class JansenRit(NeuralMass):
     state_names = ("y0", "y1", "y2", "y3", "y4", "y5")
     coupled_state = "y1-y2"
     bold_drive = "y1-y2"
-    # BOLD drive u = (y1 - y2 - 7.6 mV) / 3 mV: y1 - y2 has mean 7.62 mV (regions 7.54..7.70)
+    # BOLD drive u = (y1 - y2 - 7.6 mV) / 30 mV: y1 - y2 has mean 7.62 mV (regions 7.54..7.70)
     # and std 0.54 mV (80 ms means, extremes 2.0..10.4) at conf/model/jansen_rit.yaml's defaults
-    # on gw, 8 s x 2 seeds; raw, it would hold the inflow at 1 + 7.6/0.41 ~ 20
+    # on gw, 8 s x 2 seeds; raw, it would hold the inflow at 1 + 7.6/0.41 ~ 20. The silent
+    # state (p = 0.05 /ms, one column) sits at -0.26 mV: u = -0.26, the inflow stays > 0.
     bold_offset = 7.6
-    bold_scale = 3.0
+    bold_scale = 30.0
     # around the alpha limit cycle of the defaults (p = 0.22 /ms), where y0 spans 0.09..0.13 mV,
     # y1 24.4..24.7 mV, y2 15.4..18.6 mV, y3 +-0.0014, y4 +-0.012 and y5 +-0.11 mV/ms
     initial_range = {

@@ -169,8 +169,10 @@ class FitzHughNagumo(NeuralMass):
     about 10 Hz (98.7 ms), the base frequency of the other oscillators. Set ``I = 0`` for the
     excitable regime.
 
-    BOLD drive: ``u = (v + 0.95) / 1`` (``bold_offset``, ``bold_scale``; v's mean at the config's
-    defaults), so that the haemodynamics see v's excursions around rest, not its negative level.
+    BOLD drive: ``u = (v + 0.95) / 2`` (``bold_offset``, ``bold_scale``; v's mean at the config's
+    defaults), so that the haemodynamics see v's excursions around rest, not its negative level;
+    the scale keeps a region pushed to rest (v* = -1.2 at I = 0) well inside the Balloon model's
+    range: u < -0.41 for seconds, which empties the vessels, needs v < -1.77, i.e. I < -1.4.
 
     Parameters (units): ``a`` [1] recovery offset, ``b`` [1] recovery self-coupling,
     ``tau`` [1] recovery time-scale ratio (1 / epsilon, epsilon = 0.08), ``I`` [1] constant
@@ -180,11 +182,11 @@ class FitzHughNagumo(NeuralMass):
     state_names = ("v", "w")
     coupled_state = "v"
     bold_drive = "v"
-    # BOLD drive u = (v + 0.95) / 1: v has mean -0.95 (regions -0.98..-0.88) and std 0.17 in 80 ms
+    # BOLD drive u = (v + 0.95) / 2: v has mean -0.95 (regions -0.98..-0.88) and std 0.17 in 80 ms
     # means at conf/model/fitzhugh_nagumo.yaml's defaults (I = 0.3, excitable) on gw, 60 s x 2
     # seeds; raw v would drive the inflow to 1 - 0.95/0.41 < 0 (SimulationDiverged)
     bold_offset = -0.95
-    bold_scale = 1.0
+    bold_scale = 2.0
     initial_range = {"v": (-2.0, 2.0), "w": (-1.0, 1.5)}
     param_specs = {
         "a": ParamSpec(0.7, "1", low=-2.0, high=2.0, doc="recovery offset"),

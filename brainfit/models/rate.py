@@ -44,7 +44,9 @@ class ThresholdLinear(NeuralMass):
     where gradient checks evaluate it (a population sitting below threshold gets no gradient
     through its input).
 
-    BOLD drive: ``u = E - 0.85`` (``bold_offset``: E's mean at the config's defaults).
+    BOLD drive: ``u = (E - 0.85) / 3`` (``bold_offset``: E's mean at the config's defaults;
+    ``bold_scale``: a silent region, E = 0, gives u = -0.28, inside the Balloon model's range,
+    where -0.85 emptied the vessels within one fitting step).
 
     Parameters (units): ``tau_E``, ``tau_I`` [ms] time constants; ``w_EE``, ``w_EI``, ``w_IE``,
     ``w_II`` [1] weights (rate per rate); ``h_E``, ``h_I`` [1] constant inputs, in the (arbitrary,
@@ -54,10 +56,11 @@ class ThresholdLinear(NeuralMass):
     state_names = ("E", "I")
     coupled_state = "E"
     bold_drive = "E"
-    # BOLD drive u = E - 0.85: E has mean 0.84 (regions 0.72..1.08) and std 0.10 (80 ms means)
-    # at conf/model/threshold_linear.yaml's defaults on gw, 8 s x 2 seeds (raw: inflow ~3)
+    # BOLD drive u = (E - 0.85) / 3: E has mean 0.84 (regions 0.72..1.08) and std 0.10 (80 ms
+    # means) at conf/model/threshold_linear.yaml's defaults on gw, 8 s x 2 seeds (raw: inflow ~3);
+    # the scale maps the floor E = 0 to u = -0.28
     bold_offset = 0.85
-    bold_scale = 1.0
+    bold_scale = 3.0
     initial_range = {"E": (0.0, 1.0), "I": (0.0, 1.0)}
     param_specs = {
         "tau_E": ParamSpec(10.0, "ms", low=0.1, high=100.0, doc="excitatory time constant"),

@@ -113,7 +113,8 @@ class ReducedWongWang(NeuralMass):
     node has a single, stable, low-activity fixed point (S ~ 0.034, H ~ 0.56 Hz).
 
     BOLD drive: ``u = (S - 0.6) / 2`` (``bold_offset``, ``bold_scale``: S's mean at the config's
-    defaults, and a scale that keeps its bistable regions, S 0.04..0.87, within u = -0.3..+0.15).
+    defaults, and a scale that keeps its bistable regions, S 0.04..0.87, within u = -0.3..+0.15,
+    and the whole range S = 0..1 within u = -0.3..+0.2).
 
     Parameters (units): ``a`` [n/C] gain, ``b`` [Hz] threshold, ``d`` [s] curvature, ``gamma``
     [1/(ms Hz)] kinetic parameter, ``tau_S`` [ms] NMDA decay time, ``w`` [1] local recurrence,
