@@ -4,7 +4,8 @@ The public API; everything else may move behind it.
 
 - :mod:`brainfit.models`: neural mass models (``create_model``, ``available_models``).
 - :class:`BrainNetwork`: nodes + connectome + delays + coupling + noise + forcing.
-- :class:`BalloonWindkessel`, :class:`BoldStream`: haemodynamics.
+- :class:`BalloonWindkessel`, :class:`IdentityBold`, :class:`BoldStream`: haemodynamics (or
+  none: ``IdentityBold``, BOLD = the drive's mean over each TR).
 - :class:`BoldSimulator`: parameters -> BOLD in one differentiable call.
 - :mod:`brainfit.metrics`: FC, FCD, KS/Wasserstein, PSD, order parameters.
 - :mod:`brainfit.data`: cohorts, loaders, preprocessing.
@@ -29,7 +30,7 @@ from brainfit import (  # noqa: E402
     params,
     stimulus,
 )
-from brainfit.bold import BalloonWindkessel, BoldStream  # noqa: E402
+from brainfit.bold import BalloonWindkessel, BoldStream, IdentityBold  # noqa: E402
 from brainfit.models import available as available_models  # noqa: E402
 from brainfit.models import create as create_model  # noqa: E402
 from brainfit.network import BrainNetwork, NetworkState  # noqa: E402
@@ -62,6 +63,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BalloonWindkessel",
+    "IdentityBold",
     "BoldSimulator",
     "BoldStream",
     "BrainNetwork",
