@@ -16,7 +16,7 @@ import torch
 
 from brainfit import coupling as coupling_lib
 from brainfit import models
-from brainfit.bold import BalloonWindkessel
+from brainfit.bold import BoldHead
 from brainfit.coupling import Coupling
 from brainfit.engine import check_engine
 from brainfit.network import BrainNetwork
@@ -231,7 +231,7 @@ def build_simulator(spec: NetworkSpec, coupling: Any, bold: Any, weights: torch.
                     lengths: torch.Tensor | None, data_maps: dict | None = None) -> BoldSimulator:
     """Network + BOLD head for batched connectomes; ``bold`` is a head or a factory of one."""
     net = spec.build(weights, lengths, coupling, data_maps)
-    if not isinstance(bold, BalloonWindkessel):
+    if not isinstance(bold, BoldHead):
         bold = bold(n_regions=net.n_regions, n_batch=net.n_batch)
     return BoldSimulator(net, bold)
 
