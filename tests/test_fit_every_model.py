@@ -2,7 +2,7 @@
 
 A real training epoch through :func:`brainfit.fit.run` (loss, backward, clipping, optimiser step,
 then one evaluation and the exports) on two bundled gw subjects, as short as the pipeline allows:
-20 s of BOLD (10 volumes at TR 2 s) after a 2 s burn-in. What must hold: the run ends (the trainer
+8 s of BOLD (4 volumes at TR 2 s) after a 2 s burn-in. What must hold: the run ends (the trainer
 raises ``FitDiverged`` on a non-finite loss, gradient or parameter, and the haemodynamics raise
 ``SimulationDiverged`` when the drive empties the vessels, as FitzHugh-Nagumo's v ~ -1 did before
 the models' BOLD offsets), and the loss, the gradient norm and the held-out scores it records are
@@ -25,9 +25,9 @@ from brainfit.fit.fitted import load_fitted
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-ONE_EPOCH = ["data.subjects=[NAP_001,NAP_002]", "trainer.epochs=1", "trainer.sim_seconds=20",
-             "trainer.burn_in=2", "trainer.chunk=10", "trainer.eval_every=1",
-             "trainer.eval_seeds=1", "trainer.eval_seconds=20", "loss=fc",
+ONE_EPOCH = ["data.subjects=[NAP_001,NAP_002]", "trainer.epochs=1", "trainer.sim_seconds=8",
+             "trainer.burn_in=2", "trainer.chunk=4", "trainer.eval_every=1",
+             "trainer.eval_seeds=1", "trainer.eval_seconds=8", "loss=fc",
              "trainer.progress=false"]
 #: every model but Hopf: steps of 0.05-1 ms, 22,000-440,000 steps forward and backward per epoch
 FAST = {"hopf"}
