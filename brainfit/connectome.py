@@ -103,14 +103,14 @@ class EffectiveConnectivity(nn.Module):
             positive SC weight.
 
     Raises:
-        ValueError: an unknown scope or mask, a starting value outside the bounds, a negative
-            strength.
+        ValueError: an unknown scope or mask, a negative or missing lower bound, a starting value
+            outside the bounds, a negative strength.
     """
 
     SCOPES = ("edge", "subject_edge")
 
     def __init__(self, sc: Tensor, n_batch: int, scope: str = "subject_edge", value: float = 1.0,
-                 low: float | None = 0.0, high: float | None = 10.0, trainable: bool = True,
+                 low: float = 0.0, high: float | None = 10.0, trainable: bool = True,
                  mask: str = "sc", prior: float = 1.0, shrinkage: float = 1.0,
                  fill: float = 0.01) -> None:
         super().__init__()
@@ -121,6 +121,9 @@ class EffectiveConnectivity(nn.Module):
         if mask not in ("sc", "all"):
             raise ValueError(f"connectivity mask must be 'sc' (the SC's connections) or 'all', "
                              f"got {mask!r}")
+        if low is None or low < 0:
+            raise ValueError(f"the connectivity gain's lower bound must be >= 0 (weights stay "
+                             f"non-negative), got low = {low}")
         if not (prior >= 0 and shrinkage >= 0 and fill > 0):
             raise ValueError(f"connectivity prior and shrinkage must be >= 0 and fill > 0, got "
                              f"{prior}, {shrinkage}, {fill}")

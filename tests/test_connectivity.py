@@ -82,6 +82,8 @@ def test_bad_settings_are_refused():
         EffectiveConnectivity(_sc(), 1, mask="dense")
     with pytest.raises(ValueError, match="prior and shrinkage"):
         EffectiveConnectivity(_sc(), 1, prior=-1.0)
+    with pytest.raises(ValueError, match="lower bound must be >= 0"):
+        EffectiveConnectivity(_sc(), 1, low=-1.0)
     with pytest.raises(ValueError, match="above its upper bound"):
         EffectiveConnectivity(_sc(), 1, value=20.0)
     from brainfit.fit.spec import NetworkSpec
