@@ -125,6 +125,11 @@ class MontbrioPazoRoxinEI(NeuralMass):
     :class:`MontbrioPazoRoxin`, so ``u = G sum_j w_ij r_E,j`` enters like ``J_EE s_E``); the
     coupling reads ``r_E``, and ``r_E`` drives BOLD.
 
+    BOLD drive: ``u = (r_E - 0.007) / 0.025`` (``bold_offset``: r_E's mean at the config's
+    defaults on gw, 7.05e-3 /ms with std 7.3e-5 over 80 ms means; ``bold_scale``: a silent
+    region, r_E = 0, gives u = -0.28). Raw r_E fluctuations (~1e-4) were too small for float32
+    BOLD to carry a gradient: one fitting epoch gave a gradient norm of exactly 0.
+
     Defaults. ``Delta = 1``, ``eta = -5`` and ``J_EE = 15`` for E are the single-population values
     of Montbrió et al. 2015, ``tau_E = tau_I = 10 ms`` as in :class:`MontbrioPazoRoxin`. The
     E-I weights (``J_EI = J_IE = 15``, ``J_II = 5``), ``eta_I = -5`` and the synaptic time constants
@@ -143,6 +148,8 @@ class MontbrioPazoRoxinEI(NeuralMass):
     state_names = ("r_E", "v_E", "r_I", "v_I", "s_E", "s_I")
     coupled_state = "r_E"
     bold_drive = "r_E"
+    bold_offset = 0.007
+    bold_scale = 0.025
     initial_range = {
         "r_E": (0.002, 0.03), "v_E": (-3.0, -1.0),
         "r_I": (0.002, 0.03), "v_I": (-3.0, -1.0),
