@@ -254,11 +254,22 @@ class BoldHead(nn.Module):
 
     dt: float
     n_regions: int
+    #: the carried state's variables, (B, S, N) with S = len(state_names), all 0 at rest
+    state_names: tuple[str, ...] = ()
 
     def init_state(self, batch: int, n_regions: int | None = None,
                    dtype: torch.dtype | None = None,
                    device: torch.device | str | None = None) -> Tensor:
-        raise NotImplementedError
+        """The resting state: zeros of shape (B, S, N), in the head's parameters' dtype and
+        device unless given (the default dtype for a head without parameters)."""
+        n = self.n_regions if n_regions is None else int(n_regions)
+        if int(batch) < 1 or n < 1:
+            raise ValueError(f"batch and n_regions must be >= 1, got {batch} and {n}")
+        ref = next(iter(self.parameters()), None)
+        if ref is not None:
+            dtype, device = dtype or ref.dtype, device or ref.device
+        return torch.zeros(int(batch), len(self.state_names), n,
+                           dtype=dtype or torch.get_default_dtype(), device=device)
 
     def _check_state(self, state: Tensor) -> None:
         raise NotImplementedError
@@ -318,6 +329,7 @@ class BalloonWindkessel(BoldHead):
             bounds.
     """
 
+    #: s = 0, log f = log v = log q = 0 at rest
     state_names = ("s", "log_f", "log_v", "log_q")
 
     def __init__(
@@ -396,16 +408,6 @@ class BalloonWindkessel(BoldHead):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- state -------------------------------------------------------------------------------
-    def init_state(self, batch: int, n_regions: int | None = None,
-                   dtype: torch.dtype | None = None,
-                   device: torch.device | str | None = None) -> Tensor:
-        """The resting state: zeros of shape (B, 4, N) (s = 0, log f = log v = log q = 0)."""
-        n = self.n_regions if n_regions is None else int(n_regions)
-        if int(batch) < 1 or n < 1:
-            raise ValueError(f"batch and n_regions must be >= 1, got {batch} and {n}")
-        ref = next(iter(self.parameters()))
-        return torch.zeros(int(batch), 4, n, dtype=dtype or ref.dtype, device=device or ref.device)
-
     @staticmethod
     def to_physical(state: Tensor) -> Tensor:
         """(s, log f, log v, log q) -> (s, f, v, q), shape (B, 4, N). For inspection only."""
@@ -607,6 +609,7 @@ class IdentityBold(BoldHead):
         ValueError: a non-positive dt.
     """
 
+    #: the sum of the drive over the current TR so far
     state_names = ("window_sum",)
 
     def __init__(self, dt: float = 0.08, n_regions: int = 1, n_batch: int = 1) -> None:
@@ -617,16 +620,6 @@ class IdentityBold(BoldHead):
     def param_table(self) -> list[dict[str, Any]]:
         """No parameters: an empty table."""
         return []
-
-    def init_state(self, batch: int, n_regions: int | None = None,
-                   dtype: torch.dtype | None = None,
-                   device: torch.device | str | None = None) -> Tensor:
-        """The sum of the drive over the current TR so far: zeros of shape (B, 1, N)."""
-        n = self.n_regions if n_regions is None else int(n_regions)
-        if int(batch) < 1 or n < 1:
-            raise ValueError(f"batch and n_regions must be >= 1, got {batch} and {n}")
-        return torch.zeros(int(batch), 1, n, dtype=dtype or torch.get_default_dtype(),
-                           device=device)
 
     def _check_state(self, state: Tensor) -> None:
         if not isinstance(state, Tensor):
