@@ -175,6 +175,11 @@ class TrainerConfig:
         compile: compile the fast engine's inner loop (``true``/``false``), or ``auto``: compile
             when one simulation has at least :data:`COMPILE_STEPS` steps, where the one-off
             compilation (tens of seconds) pays for itself.
+        divergence_lr_factor: when a step diverges (a NaN/inf loss, gradient, parameter or
+            simulation), the parameters and optimiser state go back to the last good step and
+            every learning rate is multiplied by this factor before trying again.
+        max_divergences: the fit stops (with the last good state saved) after this many such
+            recoveries.
     """
 
     _target_: str = "brainfit.fit.TrainerConfig"
@@ -198,6 +203,8 @@ class TrainerConfig:
     progress: bool = True
     engine: str = "fast"
     compile: Any = "auto"
+    divergence_lr_factor: float = 0.1
+    max_divergences: int = 3
 
     def __post_init__(self) -> None:
         checks = {
@@ -207,6 +214,8 @@ class TrainerConfig:
             "noise_realisations": self.noise_realisations >= 1,
             "eval_every": self.eval_every >= 0, "eval_seeds": self.eval_seeds >= 1,
             "restart_spread": self.restart_spread >= 0,
+            "divergence_lr_factor": 0 < self.divergence_lr_factor < 1,
+            "max_divergences": self.max_divergences >= 0,
         }
         for key in ("dt", "eval_dt"):
             if getattr(self, key) is not None:
