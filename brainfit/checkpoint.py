@@ -10,19 +10,25 @@ A checkpoint (``checkpoints/last.pt``, ``best.pt``) is a dict with:
 - ``elements`` (subject id and restart of each batch element), ``best`` (best restart per subject),
   ``history`` (per-epoch scalars), ``meta`` (TR, labels, steps, durations).
 
-Writes go to a temporary file in the same folder, then ``os.replace``, so a checkpoint on disk is
-always whole. :func:`brainfit.fit.fitted.load_fitted` (``brainfit.load_fitted``) rebuilds the
+Every file a run writes goes through :func:`write_atomic` (a uniquely named temporary file in the
+same folder, fsynced, then renamed), so a file on disk is always whole. A checkpoint also stores
+the SHA-256 of its contents, checked on load, and is read with ``weights_only=True``: it holds
+only tensors and plain values, so loading one a colleague sent runs no code. :func:`brainfit.fit.fitted.load_fitted` (``brainfit.load_fitted``) rebuilds the
 fitted model of a checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import io
+import json
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -30,32 +36,105 @@ from torch import Tensor
 
 from brainfit.simulator import BoldSimulator
 
+#: the checkpoint file format written by :func:`save_atomic`
+FORMAT = "brainfit-checkpoint-1"
 
-def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to ``path`` through a temporary file and an atomic rename."""
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Write a file so that ``path`` always holds either its old or its new contents, whole.
+
+    ``write(fh)`` fills a uniquely named temporary file in the same folder (so two writers never
+    share it); the file is flushed and fsynced, renamed onto ``path``, and the folder is fsynced so
+    that the rename survives a power cut.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # not every file system lets a folder be opened
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     return path
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`write_atomic` of a text file (UTF-8)."""
+    return write_atomic(path, lambda fh: fh.write(text.encode()))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """:func:`write_atomic` of ``obj`` as indented JSON."""
+    return write_text(path, json.dumps(obj, indent=2))
+
+
+def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
+    """:func:`write_atomic` of ``np.savez(path, **arrays)``."""
+    return write_atomic(path, lambda fh: np.savez(fh, **arrays))
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
+    """Save a checkpoint with :func:`write_atomic`, with the SHA-256 of its payload.
+
+    The file holds ``{"format", "sha256", "payload"}``, ``payload`` being the ``torch.save`` bytes
+    of ``obj``; :func:`load_checkpoint` checks the digest before reading them. ``obj`` must hold
+    only tensors and plain containers and values (what ``torch.load(weights_only=True)`` reads).
+    """
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    payload = buf.getvalue()
+    wrapped = {"format": FORMAT, "sha256": hashlib.sha256(payload).hexdigest(),
+               "payload": payload}
+    return write_atomic(path, lambda fh: torch.save(wrapped, fh))
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint (on the CPU).
+    """Read a checkpoint (on the CPU), checking its digest; nothing in it is executed.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a brainfit checkpoint.
+        ValueError: the file is not a brainfit checkpoint, is truncated or corrupted (its digest
+            does not match), or holds objects other than tensors and plain values.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a folder; give the path of a checkpoint file such as "
+                                f"{path / 'checkpoints' / 'last.pt'}")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; give the path of a last.pt or best.pt "
                                 f"from a run's checkpoints/ folder")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        wrapped = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means the same to a user
-        raise ValueError(f"{path} is not a readable checkpoint ({err})") from err
+        raise ValueError(f"{path} is not a readable checkpoint: it is truncated, corrupted or "
+                         f"not a brainfit checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}). Use another "
+                         f"checkpoint (checkpoints/best.pt or last.pt) or rerun the fit") from err
+    if not isinstance(wrapped, dict) or wrapped.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a brainfit checkpoint (format "
+                         f"{wrapped.get('format') if isinstance(wrapped, dict) else None!r}, "
+                         f"expected {FORMAT!r}); checkpoints of brainfit < 0.3 are not read")
+    payload = wrapped["payload"]
+    if hashlib.sha256(payload).hexdigest() != wrapped["sha256"]:
+        raise ValueError(f"{path} is corrupted: its contents do not match the checksum stored "
+                         f"when it was written. Use another checkpoint (best.pt or last.pt) or "
+                         f"rerun the fit")
+    try:
+        ckpt = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path} holds objects other than tensors and plain values, which are "
+                         f"not loaded ({err})") from err
     if not isinstance(ckpt, dict) or "model_state" not in ckpt or "config" not in ckpt:
         raise ValueError(f"{path} is not a brainfit checkpoint (no model_state/config)")
     return ckpt
@@ -103,12 +182,10 @@ def fitted_rows(simulator: BoldSimulator, elements: list[tuple[str, int]],
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
-    path = Path(path)
+    """The fitted-parameter table, written with :func:`write_atomic`."""
     fields = ["subject", "region", "parameter", "value", "unit", "scope", "trainable"]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    return write_text(path, buf.getvalue())

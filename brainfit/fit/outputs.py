@@ -15,7 +15,6 @@ A run directory holds::
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from brainfit.checkpoint import fitted_rows, load_checkpoint, save_atomic, write_csv
+from brainfit.checkpoint import (fitted_rows, load_checkpoint, save_atomic, write_csv, write_json,
+                                 write_npz)
 from brainfit.fit.targets import BASELINES
 from brainfit.runtime import FitDiverged
 from brainfit.simulator import BoldSimulator
@@ -115,8 +115,8 @@ class RunOutputs:
         restarts, (S, N, N)); returns the fitted-parameter rows."""
         rows = fitted_rows(simulator, elements, best, labels)
         write_csv(rows, self.dir / "fitted_params.csv")
-        (self.dir / "metrics.json").write_text(json.dumps(result, indent=2))
-        np.savez(self.dir / "simulated_fc.npz", fc=fc_sim.cpu().numpy(), ids=np.array(list(best)),
+        write_json(self.dir / "metrics.json", result)
+        write_npz(self.dir / "simulated_fc.npz", fc=fc_sim.cpu().numpy(), ids=np.array(list(best)),
                  seed=eval_seed, n_volumes=n_eval_volumes)
         return rows
 
@@ -125,7 +125,7 @@ class RunOutputs:
         """``fitted_connectivity.npz``: ``fitted`` and ``structural`` weights (S, N, N) of each
         subject's best restart (``W[s, i, j]``: j -> i), ``ids``, ``labels``; and its figure."""
         sc, fit = structural.detach().cpu().numpy(), fitted.detach().cpu().numpy()
-        np.savez(self.dir / "fitted_connectivity.npz", fitted=fit, structural=sc,
+        write_npz(self.dir / "fitted_connectivity.npz", fitted=fit, structural=sc,
                  ids=np.array(ids), labels=np.array(labels or []))
         self._draw("connectivity", "plot_connectivity", dict(zip(ids, sc)), dict(zip(ids, fit)))
 

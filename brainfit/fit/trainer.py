@@ -351,7 +351,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": {"generator": self.generator.get_state(), "torch": torch.get_rng_state(),
-                    "numpy": np.random.get_state(), "python": random.getstate()},
+                    "numpy": _numpy_rng_state(), "python": random.getstate()},
             "data": {"name": data.cohort.name, "ids": self.ids, "checksums": data.checksums},
             "elements": self.elements,
             "best": self.best,
@@ -380,7 +380,7 @@ class Trainer:
         rng = ckpt["rng"]
         self.generator.set_state(rng["generator"])
         torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
+        _set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])
         self.epoch = int(ckpt["epoch"])
         self.history = list(ckpt["history"])
@@ -434,6 +434,18 @@ class Trainer:
         y = self._eval_simulation(EVAL_SEED)
         fcd = metrics.fcd_values(y, self.tr, self.objective.fcd_window, self.objective.fcd_step)
         return {sid: fcd[best[s]].cpu().numpy() for s, sid in enumerate(self.ids)}
+
+
+def _numpy_rng_state() -> dict[str, Any]:
+    """NumPy's global RNG state as tensors and plain values (what a checkpoint may hold)."""
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    return {"kind": kind, "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _set_numpy_rng_state(state: dict[str, Any]) -> None:
+    np.random.set_state((state["kind"], state["key"].numpy().astype(np.uint32), state["pos"],
+                         state["has_gauss"], state["cached_gaussian"]))
 
 
 def _seed_everything(seed: int) -> None:
