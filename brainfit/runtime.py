@@ -8,12 +8,34 @@ from torch import Tensor
 class SimulationDiverged(FloatingPointError, ValueError):
     """A simulation (the network or its BOLD head) produced NaN or inf.
 
-    Also a ``ValueError``, so code that catches bad values catches it too.
+    Also a ``ValueError``, so code that catches bad values catches it too. ``elements`` lists the
+    batch elements that diverged, when known.
     """
+
+    def __init__(self, message: str, elements: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.elements = list(elements or [])
 
 
 class FitDiverged(FloatingPointError):
-    """A fit's loss, a gradient or a parameter became NaN/inf; no checkpoint was overwritten."""
+    """A fit's loss, a gradient, a parameter or its simulation became NaN/inf more often than it
+    could recover from; the checkpoints hold only good states."""
+
+
+class Interrupted(Exception):
+    """The process received SIGTERM or SIGINT; the last completed epoch is saved.
+
+    ``exit_code`` is the shell's convention for death by that signal (128 + its number: 143 for
+    SIGTERM, 130 for SIGINT), which schedulers such as SLURM read as "stopped by a signal".
+    """
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        import signal
+
+        self.signum = int(signum)
+        self.signal_name = signal.Signals(self.signum).name
+        self.exit_code = 128 + self.signum
+        super().__init__(message or f"received {self.signal_name}")
 
 
 def check_finite(x: Tensor, what: str, fix: str) -> None:
@@ -28,7 +50,7 @@ def check_finite(x: Tensor, what: str, fix: str) -> None:
     bad = ~x.isfinite().flatten(1).all(dim=1)
     if bool(bad.any()):
         idx = bad.nonzero().flatten().tolist()
-        raise SimulationDiverged(f"{what} (NaN/inf) in batch element(s) {idx[:10]}; {fix}")
+        raise SimulationDiverged(f"{what} (NaN/inf) in batch element(s) {idx[:10]}; {fix}", idx)
 
 
 def progress(total: int, enabled: bool, desc: str, unit: str, initial: int = 0,
