@@ -229,7 +229,8 @@ def test_resume_from_another_model_or_cohort_is_refused(fitted, tmp_path):
         _trainer_run(tmp_path, "f", [f"trainer.resume={tmp_path / 'missing.pt'}"])
 
 
-def test_a_nan_step_ends_the_fit_and_keeps_the_good_checkpoint(tmp_path, monkeypatch):
+def _poison(monkeypatch, bad_calls):
+    """Objective calls numbered in ``bad_calls`` (from 1) return a NaN loss."""
     from brainfit import losses
 
     calls = {"n": 0}
@@ -238,16 +239,49 @@ def test_a_nan_step_ends_the_fit_and_keeps_the_good_checkpoint(tmp_path, monkeyp
     def poisoned(self, bold, *args, **kwargs):
         calls["n"] += 1
         total, parts = original(self, bold, *args, **kwargs)
-        return (total * float("nan") if calls["n"] >= 2 else total), parts
+        return (total * float("nan") if calls["n"] in bad_calls else total), parts
 
     monkeypatch.setattr(losses.Objective, "__call__", poisoned)
+
+
+def test_a_diverging_fit_stops_with_only_good_states_saved(tmp_path, monkeypatch):
+    """Every step from the second on diverges: three recoveries, then a clear stop with last.pt
+    and best.pt both holding epoch 1, the last state that simulated and evaluated finitely."""
+    _poison(monkeypatch, range(2, 100))
     out = tmp_path / "nan"
-    with pytest.raises(FitDiverged, match="epoch 2.*last good checkpoint is kept"):
-        run(_compose([*TINY, "trainer.eval_every=0"]), out_dir=out)
+    with pytest.raises(FitDiverged, match=r"(?s)epoch 2 \(step\): the loss is nan.*"
+                                          r"Stopped after 3 recoveries.*last.pt holds the last "
+                                          r"good state \(epoch 1\).*smaller optim.lr"):
+        run(_compose([*TINY, "trainer.epochs=3"]), out_dir=out)
+    last = load_checkpoint(out / "checkpoints" / "last.pt")
+    best = load_checkpoint(out / "checkpoints" / "best.pt")
+    assert last["epoch"] == best["epoch"] == 1
+    for k, v in last["model_state"].items():
+        assert torch.equal(v, best["model_state"][k]), k
+        assert not v.is_floating_point() or torch.isfinite(v).all()
+    assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.05 * 0.1**3)
+
+
+def test_a_diverged_step_is_retried_from_the_last_good_state_at_a_lower_rate(tmp_path,
+                                                                             monkeypatch, caplog):
+    _poison(monkeypatch, {2})
+    out = tmp_path / "once"
+    with caplog.at_level("WARNING", logger="brainfit.fit"):
+        run(_compose([*TINY, "trainer.epochs=3", "trainer.eval_every=0"]), out_dir=out)
+    assert "Back to epoch 0 with the learning rate x 0.1 (now 0.005; recovery 1 of 3)" \
+        in caplog.text
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
-    assert ckpt["epoch"] == 1
-    assert all(torch.isfinite(v).all() for v in ckpt["model_state"].values()
-               if v.is_floating_point())
+    assert ckpt["epoch"] == 3 and ckpt["divergences"] == 1
+    assert [r["lr"] for r in ckpt["history"]] == pytest.approx([0.005] * 3)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_max_divergences_zero_stops_at_the_first(tmp_path, monkeypatch):
+    _poison(monkeypatch, {1})
+    with pytest.raises(FitDiverged, match="starting parameters do not simulate"):
+        run(_compose([*TINY, "trainer.max_divergences=0"]), out_dir=tmp_path / "z")
+    assert not (tmp_path / "z" / "checkpoints").exists()
+    assert not (tmp_path / "z" / "tensorboard").exists()
 
 
 def test_a_cohort_of_precomputed_targets_fits_and_is_scored_against_them(tmp_path, caplog):

@@ -82,18 +82,22 @@ class RunOutputs:
         return ckpt
 
     # -- TensorBoard -----------------------------------------------------------------------------
-    def open_log(self) -> None:
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+    def _open_log(self) -> None:
+        """The TensorBoard writer, opened with the first row (a run that fails before its first
+        epoch leaves no empty ``tensorboard/`` folder)."""
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # pragma: no cover - tensorboard is a dependency
             log.warning("tensorboard is not installed; scalars are not logged")
+            self.writer = False
             return
         self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
 
     def log(self, row: dict[str, float], simulator: BoldSimulator) -> None:
         """One epoch's scalars and the global trainable parameters."""
         if self.writer is None:
+            self._open_log()
+        if not self.writer:
             return
         for k, v in row.items():
             if k != "epoch":
@@ -103,9 +107,9 @@ class RunOutputs:
                 self.writer.add_scalar(f"params/{r['parameter']}", r["value"], row["epoch"])
 
     def close_log(self) -> None:
-        if self.writer is not None:
+        if self.writer:
             self.writer.close()
-            self.writer = None
+        self.writer = None
 
     # -- exports ---------------------------------------------------------------------------------
     def export(self, result: dict[str, Any], simulator: BoldSimulator,

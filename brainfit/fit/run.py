@@ -10,12 +10,16 @@ import torch
 
 from brainfit.fit.build import components_from_config, instantiate, resolve_device, resolve_dtype
 from brainfit.fit.targets import BASELINES
+from brainfit.runtime import Interrupted
 
 log = logging.getLogger("brainfit.fit")
 
 
 def run(cfg: Any, out_dir: str | Path | None = None) -> float:
     """Fit the cohort the config describes; returns the mean held-out FC similarity.
+
+    SIGTERM or SIGINT ends the process with exit code 143 or 130 (128 + the signal's number) once
+    ``checkpoints/last.pt`` holds the last completed epoch; ``trainer.resume`` continues it.
 
     Args:
         cfg: the composed config (``conf/train.yaml`` and its groups).
@@ -40,7 +44,10 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         seed=cfg.seed, device=device, dtype=dtype, preprocessing=preprocessing,
         run_config=OmegaConf.to_container(cfg, resolve=True))
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except Interrupted as err:  # the trainer logged what was saved
+        raise SystemExit(err.exit_code) from None
     m = result["mean"]
     log.info("%s %.3f (baselines: %s); fit took %.0f s; outputs in %s", trainer.score_name,
              m["fc_similarity"], ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items()

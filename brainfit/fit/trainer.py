@@ -14,9 +14,12 @@ module: the data and targets (:mod:`brainfit.fit.targets`), the held-out scores
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,11 +39,22 @@ from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
 from brainfit.fit.targets import BASELINES, FitData
 from brainfit.losses import Objective, SimulatedBoldFilter
-from brainfit.runtime import FitDiverged, SimulationDiverged, progress
+from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged, progress
 
 log = logging.getLogger("brainfit.fit")
 
-__all__ = ["EVAL_SEED", "FitDiverged", "Trainer"]
+__all__ = ["EVAL_SEED", "FitDiverged", "StepDiverged", "Trainer"]
+
+
+class StepDiverged(FitDiverged):
+    """One optimiser step's simulation, loss, gradient or parameters became NaN/inf.
+
+    ``elements`` lists the batch elements involved, when known.
+    """
+
+    def __init__(self, message: str, elements: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.elements = list(elements or [])
 
 
 class Trainer:
@@ -103,6 +117,12 @@ class Trainer:
         self.best_score = -math.inf
         self.element_loss: Tensor | None = None  # running average of each element's loss
         self.last_eval: dict[str, Any] | None = None
+        self._good: dict[str, Any] | None = None  # the last state known to simulate finitely
+        self.divergences = 0
+        self.finished = False
+        self._signal: int | None = None
+        self._saving = False
+        self._saved_epoch: int | None = None
         if config.resume:
             self._resume(config.resume)
 
@@ -210,10 +230,16 @@ class Trainer:
         return out
 
     def step(self) -> dict[str, float]:
-        """One optimiser step; returns the logged scalars."""
+        """One optimiser step; returns the logged scalars.
+
+        Raises:
+            StepDiverged: the simulation, the loss, a gradient or a parameter became NaN/inf; the
+                parameters may already have moved (:meth:`fit` goes back to the last good state).
+        """
         cfg = self.cfg
         self.simulator.train()
         self.optimizer.zero_grad(set_to_none=True)
+        before = self._snapshot()
         total = 0.0
         parts_sum: dict[str, Tensor] = {}
         try:
@@ -225,35 +251,31 @@ class Trainer:
                 for k, v in parts.items():
                     parts_sum[k] = parts_sum.get(k, 0) + v.detach() / cfg.noise_realisations
         except SimulationDiverged as err:
-            raise FitDiverged(f"epoch {self.epoch + 1}: {err}. The last good checkpoint is kept; "
-                              f"lower optim.lr or tighten the parameter bounds") from err
+            raise StepDiverged(str(err), err.elements) from err
         conn = self.simulator.network.connectivity
         if conn is not None and conn.trainable:  # its prior: near the SC, subjects near the group
             penalty = conn.penalty()
             total = total + penalty
             parts_sum["connectivity_prior"] = penalty.detach()
         loss = total.mean()
-        if torch.isfinite(loss):
-            lb = total.detach()
-            self.element_loss = lb if self.element_loss is None else \
-                0.7 * self.element_loss + 0.3 * lb
         if not torch.isfinite(loss):
-            raise FitDiverged(f"epoch {self.epoch + 1}: the loss is {loss.item()}; the last good "
-                              f"checkpoint is kept. Lower optim.lr or tighten parameter bounds")
+            bad = (~torch.isfinite(total.detach())).nonzero().flatten().tolist()
+            raise StepDiverged(f"the loss is {loss.item()}", bad)
         loss.backward()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        grads = [p.grad for p in params if p.grad is not None]
-        if any(not torch.isfinite(g).all() for g in grads):
-            raise FitDiverged(f"epoch {self.epoch + 1}: a gradient is NaN/inf; the last good "
-                              f"checkpoint is kept. Try trainer.clip_grad, a smaller optim.lr, "
-                              f"or trainer.truncate")
+        bad_grads = self._non_finite(lambda p: p.grad)
+        if bad_grads:
+            raise StepDiverged(f"the gradient is NaN/inf for {bad_grads}")
+        self._good = before  # this state simulated and differentiated to finite numbers
+        lb = total.detach()
+        self.element_loss = lb if self.element_loss is None else 0.7 * self.element_loss + 0.3 * lb
         gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad or float("inf"))
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
-        if any(not torch.isfinite(p).all() for p in params):
-            raise FitDiverged(f"epoch {self.epoch + 1}: a parameter became NaN/inf after the "
-                              f"optimiser step; the last good checkpoint is kept")
+        bad_params = self._non_finite(lambda p: p)
+        if bad_params:
+            raise StepDiverged(f"the optimiser step made {bad_params} NaN/inf")
         self.epoch += 1
         row = {"epoch": self.epoch, "loss": loss.item(), "grad_norm": float(gnorm),
                "lr": self.optimizer.param_groups[0]["lr"]}
@@ -261,6 +283,71 @@ class Trainer:
         if "fc_corr" in parts_sum:
             row["fc_similarity"] = 1 - row["loss/fc_corr"]
         return row
+
+    def _non_finite(self, value: Callable[[Tensor], Tensor | None]) -> list[str]:
+        """Names of the trainable parameters whose ``value(p)`` holds NaN/inf."""
+        return [name for name, p in self.simulator.named_parameters()
+                if p.requires_grad and value(p) is not None and not torch.isfinite(value(p)).all()]
+
+    # -- recovery from divergence ----------------------------------------------------------------
+    def _snapshot(self) -> dict[str, Any]:
+        """What going back to this point restores (parameters, optimiser, epoch, history)."""
+        return {"model_state": {k: v.detach().clone()
+                                for k, v in self.simulator.state_dict().items()},
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "scheduler": copy.deepcopy(self.scheduler.state_dict())
+                if self.scheduler is not None else None,
+                "epoch": self.epoch, "history": len(self.history),
+                "element_loss": None if self.element_loss is None else self.element_loss.clone(),
+                "best": dict(self.best), "best_score": self.best_score}
+
+    def _restore(self, snap: dict[str, Any]) -> None:
+        self.simulator.load_state_dict(snap["model_state"])
+        self.optimizer.load_state_dict(snap["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(snap["scheduler"])
+        self.epoch, self.history = snap["epoch"], self.history[:snap["history"]]
+        self.element_loss, self.best = snap["element_loss"], dict(snap["best"])
+        self.best_score = snap["best_score"]
+
+    def _recover(self, err: StepDiverged | SimulationDiverged, where: str) -> None:
+        """Go back to the last good state and lower every learning rate, or stop.
+
+        Raises:
+            FitDiverged: no good state to go back to, or ``trainer.max_divergences`` recoveries
+                were used up; ``checkpoints/last.pt`` then holds the last good state.
+        """
+        cfg, good = self.cfg, self._good
+        self.divergences += 1
+        what = f"epoch {self.epoch + (where == 'step')} ({where}): {err}"
+        elements = sorted({self.elements[b][0] for b in err.elements if b < len(self.elements)})
+        if elements:
+            what += f" [subjects {', '.join(elements)}]"
+        current = self.simulator.param_table()
+        if good is not None:
+            self._restore(good)
+            what += "; " + _largest_changes(self.simulator.param_table(), current,
+                                            self.elements, self.data.cohort.labels)
+        if good is None or self.divergences > cfg.max_divergences:
+            if good is not None:
+                self.save("last.pt")
+            raise FitDiverged(
+                f"{what}. Stopped after {self.divergences - 1} recoveries "
+                f"(trainer.max_divergences={cfg.max_divergences}); checkpoints/last.pt holds the "
+                f"last good state (epoch {self.epoch}) and best.pt the best evaluated one. Resume "
+                f"with trainer.resume=<run>/checkpoints/last.pt and a smaller optim.lr, tighten "
+                f"the parameters' bounds, or reduce dt" if good is not None else
+                f"{what}. The starting parameters do not simulate to finite numbers: check the "
+                f"model's parameter values and noise, or reduce dt")
+        for group in self.optimizer.param_groups:
+            group["lr"] *= cfg.divergence_lr_factor
+        if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
+            self.scheduler.base_lrs = [lr * cfg.divergence_lr_factor
+                                       for lr in self.scheduler.base_lrs]
+        self._good = self._snapshot()  # a later recovery keeps the lowered rate
+        log.warning("%s. Back to epoch %d with the learning rate x %g (now %.3g; recovery %d of "
+                    "%d)", what, self.epoch, cfg.divergence_lr_factor,
+                    self.optimizer.param_groups[0]["lr"], self.divergences, cfg.max_divergences)
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -296,36 +383,100 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        """Run the remaining epochs, evaluate, save; returns the final metrics."""
+        """Run the remaining epochs, evaluate, save; returns the final metrics.
+
+        A diverged step or evaluation goes back to the last good state with a lower learning rate
+        (``trainer.divergence_lr_factor``, at most ``trainer.max_divergences`` times). SIGTERM and
+        SIGINT end the fit with :class:`~brainfit.runtime.Interrupted` (exit code 143 / 130 in the
+        scripts); ``checkpoints/last.pt`` then holds the last completed epoch, and a fit resumed
+        from it ends bit-identical to an uninterrupted one.
+
+        Raises:
+            FitDiverged: the fit diverged more often than it may recover.
+            Interrupted: SIGTERM or SIGINT.
+        """
         cfg = self.cfg
-        self.outputs.open_log()
         start = time.time()
         bar = progress(cfg.epochs, cfg.progress, "fit", "epoch", initial=self.epoch, leave=True)
         log.info("fitting %d subjects x %d restarts (%d regions) for %d epochs on %s",
                  len(self.ids), cfg.restarts, self.data.train_batch.weights.shape[-1],
                  cfg.epochs, self.device)
-        while self.epoch < cfg.epochs:
-            row = self.step()
-            if cfg.eval_every and self.epoch % cfg.eval_every == 0 and self.epoch < cfg.epochs:
-                self._evaluate_and_keep_best(row)
-            self.history.append(row)
-            self.outputs.log(row, self.simulator)
-            self.save("last.pt")
+        try:
+            with self._stop_on_signals():
+                self._run_epochs(bar)
+                self.save("last.pt")
+                result = self.export(time.time() - start)
+                self.finished = True
+                self.save("last.pt")
+        except Interrupted as err:
+            log.warning("%s during epoch %d: %s", err.signal_name, self.epoch + 1,
+                        f"checkpoints/last.pt holds epoch {self._saved_epoch}; continue with "
+                        f"trainer.resume={self.outputs.checkpoints / 'last.pt'}"
+                        if self._saved_epoch is not None else
+                        "no epoch was completed, so there is nothing to resume")
+            raise
+        finally:
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['loss']:.4f}",
-                                r=f"{row.get('fc_similarity', float('nan')):.3f}")
-        if bar is not None:
-            bar.close()
-        row = dict(self.history[-1]) if self.history else {"epoch": self.epoch}
-        self._evaluate_and_keep_best(row, final=True)
-        if self.history:
-            self.history[-1] = row
-            self.outputs.log(row, self.simulator)
-        self.save("last.pt")
-        result = self.export(time.time() - start)
-        self.outputs.close_log()
+                bar.close()
+            self.outputs.close_log()
         return result
+
+    def _run_epochs(self, bar: Any) -> None:
+        """Steps to ``trainer.epochs``, then the final evaluation; recovers from divergence."""
+        cfg = self.cfg
+        while True:
+            while self.epoch < cfg.epochs:
+                try:
+                    row = self.step()
+                    evaluated = bool(cfg.eval_every and self.epoch % cfg.eval_every == 0
+                                     and self.epoch < cfg.epochs)
+                    if evaluated:
+                        self._evaluate_and_keep_best(row)
+                except (StepDiverged, SimulationDiverged) as err:
+                    self._recover(err, "step" if isinstance(err, StepDiverged) else "evaluation")
+                    if bar is not None:
+                        bar.n = self.epoch
+                        bar.refresh()
+                    continue
+                self.history.append(row)
+                if evaluated:  # this state simulated finitely too
+                    self._good = self._snapshot()
+                self.outputs.log(row, self.simulator)
+                self.save("last.pt")
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}",
+                                    train_fc=f"{row.get('fc_similarity', float('nan')):.3f}")
+            row = dict(self.history[-1]) if self.history else {"epoch": self.epoch}
+            try:
+                self._evaluate_and_keep_best(row, final=True)
+            except SimulationDiverged as err:
+                self._recover(err, "evaluation")
+                continue
+            if self.history:
+                self.history[-1] = row
+                self.outputs.log(row, self.simulator)
+            return
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGTERM/SIGINT raise :class:`Interrupted` (deferred while a checkpoint is written)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self._signal = signum
+            if not self._saving:
+                raise Interrupted(signum)
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            self._signal = None
 
     def _evaluate_and_keep_best(self, row: dict[str, float], final: bool = False) -> None:
         ev = self.evaluate()
@@ -358,6 +509,8 @@ class Trainer:
             "best_score": self.best_score,
             "element_loss": self.element_loss,
             "history": self.history,
+            "divergences": self.divergences,
+            "finished": self.finished,
             "maps": self.maps,
             "meta": {"tr": self.tr, "dt": self.dt, "eval_dt": self.eval_dt,
                      "burn_in": self.cfg.burn_in, "chunk": self.cfg.chunk,
@@ -367,29 +520,87 @@ class Trainer:
         }
 
     def save(self, name: str) -> Path:
-        """Write a checkpoint atomically, only if every parameter is finite."""
-        return self.outputs.save(self.state(), name)
+        """Write a checkpoint atomically, only if every parameter is finite; a SIGTERM/SIGINT
+        that arrives meanwhile is acted on once the file is whole."""
+        self._saving = True
+        try:
+            path = self.outputs.save(self.state(), name)
+        finally:
+            self._saving = False
+        if name == "last.pt":
+            self._saved_epoch = self.epoch
+        if self._signal is not None:
+            raise Interrupted(self._signal)
+        return path
 
     def _resume(self, path: str | Path) -> None:
+        """Continue the checkpoint at ``path`` (already checked to be this model and data).
+
+        Settings changed since the checkpoint are logged. The optimiser's and scheduler's
+        hyper-parameters come from this config (``optim.lr`` is the learning rate from the
+        resumed epoch on); another optimiser or scheduler starts with a fresh state. The random
+        state continues from the checkpoint, so ``seed`` has no effect on a resumed fit.
+
+        Raises:
+            ValueError: ``trainer.epochs`` does not go beyond the checkpoint's epoch.
+        """
+        cfg = self.cfg
         ckpt = self.outputs.load_for_resume(path, self.run_config, self.data.checksums,
                                             self.elements)
+        done = int(ckpt["epoch"])
+        if done > cfg.epochs or done == cfg.epochs and ckpt.get("finished", False):
+            raise ValueError(
+                f"trainer.epochs={cfg.epochs} is the total number of epochs, and {path} has "
+                f"already done {done}{' and finished' if done == cfg.epochs else ''}: set "
+                f"trainer.epochs above {done} to fit further, or score it as it is with "
+                f"python scripts/evaluate.py run=<its run folder>")
+        theirs, ours = _flat(ckpt["config"]), _flat(self.run_config)
+        changed = {k: (theirs.get(k), ours.get(k)) for k in sorted(set(theirs) | set(ours))
+                   if theirs.get(k) != ours.get(k) and k != "trainer.resume"}
+        if changed:
+            log.info("resuming %s with changed settings: %s", path,
+                     ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()))
         self.simulator.load_state_dict(ckpt["model_state"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler is not None and ckpt["scheduler"] is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
+        self._resume_optimizer(ckpt, changed)
         rng = ckpt["rng"]
         self.generator.set_state(rng["generator"])
         torch.set_rng_state(rng["torch"])
         _set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])
-        self.epoch = int(ckpt["epoch"])
+        self.epoch = done
         self.history = list(ckpt["history"])
         self.best = dict(ckpt["best"])
         self.best_score = float(ckpt.get("best_score", -math.inf))
+        self.divergences = int(ckpt.get("divergences", 0))
         self.element_loss = ckpt.get("element_loss")
         if self.element_loss is not None:
             self.element_loss = self.element_loss.to(self.device)
+        self._saved_epoch = done
         log.info("resumed from %s at epoch %d", path, self.epoch)
+
+    def _resume_optimizer(self, ckpt: dict[str, Any], changed: dict[str, tuple]) -> None:
+        """The optimiser's (and scheduler's) state from the checkpoint, the hyper-parameters from
+        this config."""
+        if any(k.startswith("optim._target_") for k in changed):
+            log.warning("the optimiser changed (%s -> %s): its state starts afresh",
+                        *changed["optim._target_"])
+        else:
+            ours = {k: copy.deepcopy(v) for k, v in self.optimizer.defaults.items()}
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if any(k.startswith("optim.") for k in changed):
+                for group in self.optimizer.param_groups:
+                    group.update({k: v for k, v in ours.items() if k in group})
+                    if "initial_lr" in group:
+                        group["initial_lr"] = group["lr"]
+        if self.scheduler is None or ckpt["scheduler"] is None:
+            return
+        if any(k.startswith("scheduler.") for k in changed):
+            log.warning("the scheduler changed: it starts afresh from the resumed epoch")
+            return
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if hasattr(self.scheduler, "base_lrs"):
+            self.scheduler.base_lrs = [g.get("initial_lr", g["lr"])
+                                       for g in self.optimizer.param_groups]
 
     # -- exports ---------------------------------------------------------------------------------
     def export(self, elapsed: float) -> dict[str, Any]:
@@ -434,6 +645,43 @@ class Trainer:
         y = self._eval_simulation(EVAL_SEED)
         fcd = metrics.fcd_values(y, self.tr, self.objective.fcd_window, self.objective.fcd_step)
         return {sid: fcd[best[s]].cpu().numpy() for s, sid in enumerate(self.ids)}
+
+
+def _largest_changes(good: list[dict[str, Any]], current: list[dict[str, Any]],
+                     elements: list[tuple[str, int]], labels: list[str] | None, k: int = 3) -> str:
+    """The ``k`` parameter values that moved most (relatively) from ``good`` to ``current``, two
+    :meth:`~brainfit.simulator.BoldSimulator.param_table` s of the same simulator."""
+    moves = []
+    for g, c in zip(good, current):
+        a, b = float(g["value"]), float(c["value"])
+        rel = abs(b - a) / (abs(a) + 1e-12) if math.isfinite(b) else math.inf
+        if rel > 0:
+            moves.append((rel, g, b))
+    if not moves:
+        return "no parameter value had moved"
+    moves.sort(key=lambda m: -m[0])
+    out = []
+    for _, g, b in moves[:k]:
+        where = []
+        if g["batch"] is not None and g["batch"] < len(elements):
+            sid, r = elements[g["batch"]]
+            where.append(sid if r == 0 else f"{sid} restart {r}")
+        if g["region"] is not None:
+            where.append(f"region {labels[g['region']] if labels else g['region']}")
+        name = g["parameter"] + (f" ({', '.join(where)})" if where else "")
+        out.append(f"{name} {float(g['value']):.4g} -> {b:.4g}")
+    return "the parameters that moved most: " + "; ".join(out)
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for k, v in (config or {}).items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _numpy_rng_state() -> dict[str, Any]:
