@@ -13,6 +13,7 @@ One job per module:
   ``scripts/simulate.py``);
 - :mod:`~brainfit.fit.memory`: the memory a training step needs, checked before a fit starts;
 - :mod:`~brainfit.fit.run`: the body of ``scripts/train.py``.
+- :mod:`~brainfit.fit.sweep`: the table that ends a Hydra sweep (``sweep_summary.csv``).
 """
 
 from brainfit.fit.build import Components, components_from_config
