@@ -82,6 +82,7 @@ __all__ = [
     "BoldHead",
     "BoldStream",
     "IdentityBold",
+    "sampling_steps",
     "stephan2007_coefficients",
 ]
 
@@ -227,6 +228,57 @@ def _integer_ratio(num: float, den: float) -> int | None:
     return None
 
 
+def sampling_steps(tr: float, bold_dt: float, neural_dt: float) -> tuple[float, float]:
+    """The BOLD step (s) and neural step (ms) that a simulation sampled every ``tr`` s uses.
+
+    The BOLD head steps at a whole fraction of TR (its samples fall on the TR grid), and each of
+    its steps is a whole number of neural steps (the network records its drive averaged over each
+    BOLD step). The configured steps are kept when they satisfy both; otherwise the largest steps
+    not above them that do:
+
+    - the neural step is kept if it divides TR, else it becomes ``TR / ceil(TR / neural_dt)``
+      (e.g. 80 ms at TR = 0.5 s: 500/7 = 71.4 ms);
+    - the BOLD step becomes the largest multiple of the neural step that divides TR and is at
+      most ``bold_dt`` (at least one neural step; e.g. 0.08 s at TR = 2.5 s with a 0.1 ms neural
+      step: 0.0625 s).
+
+    So any TR works with any configured steps, and a combination that already fits (0.08 s at
+    TR = 2 s or 0.72 s) gives exactly the configured steps.
+
+    Args:
+        tr: repetition time, s.
+        bold_dt: the configured BOLD step (the head's ``dt``), s.
+        neural_dt: the configured neural step, ms.
+
+    Returns:
+        ``(bold step in s, neural step in ms)``.
+
+    Raises:
+        ValueError: a non-positive value, or a neural step longer than the BOLD step (the head
+            receives one drive value per BOLD step, so it cannot step finer than the network).
+    """
+    tr = _positive_seconds(tr, "TR")
+    bold_dt = _positive_seconds(bold_dt, "BOLD step dt")
+    neural_dt = _positive_seconds(neural_dt / 1000.0, "neural step dt") * 1000.0
+    bold_ms, tr_ms = bold_dt * 1000.0, tr * 1000.0
+    if neural_dt > bold_ms * (1 + _REL):
+        raise ValueError(
+            f"the neural step dt = {neural_dt:g} ms is longer than the BOLD step bold.dt = "
+            f"{bold_dt:g} s: the BOLD head receives the drive averaged over each of its steps, "
+            f"so a step holds at least one neural step; set bold.dt >= {neural_dt / 1000.0:g} s "
+            f"(e.g. bold.dt={neural_dt / 1000.0:g}) or a neural dt <= {bold_ms:g} ms"
+        )
+    if _integer_ratio(tr, bold_dt) is not None and _integer_ratio(bold_ms, neural_dt) is not None:
+        return bold_dt, neural_dt
+    per_tr = _integer_ratio(tr_ms, neural_dt)
+    if per_tr is None:
+        per_tr = math.ceil(tr_ms / neural_dt - _REL)
+        neural_dt = tr_ms / per_tr
+    most = max(1, math.floor(bold_ms / neural_dt * (1 + _REL)))
+    m = next(k for k in range(min(most, per_tr), 0, -1) if per_tr % k == 0)
+    return m * neural_dt / 1000.0, neural_dt
+
+
 class _Coefficients(NamedTuple):
     """Parameter values in the state's dtype, broadcastable against (B, N)."""
 
@@ -274,10 +326,11 @@ class BoldHead(nn.Module):
     def _check_state(self, state: Tensor) -> None:
         raise NotImplementedError
 
-    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor
-                 ) -> tuple[Tensor, Tensor, Tensor]:
-        """Consume u (B, K, N), one value per step of ``dt``; return the samples after steps
-        start, start + stride, ... (B, K', N), the new state and its compensation term."""
+    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor,
+                 dt: float) -> tuple[Tensor, Tensor, Tensor]:
+        """Consume u (B, K, N), one value per step of ``dt`` seconds (the stream's step, at most
+        the head's ``dt``); return the samples after steps start, start + stride, ... (B, K', N),
+        the new state and its compensation term."""
         raise NotImplementedError
 
     def param_table(self) -> list[dict[str, Any]]:
@@ -513,9 +566,9 @@ class BalloonWindkessel(BoldHead):
                 kept.append(x)
         return (torch.stack(kept, dim=1) if kept else None), x, err
 
-    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor
-                 ) -> tuple[Tensor, Tensor, Tensor]:
-        states, x, comp = self._run(state, u, self.dt, start=start, stride=stride, comp=comp)
+    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor,
+                 dt: float) -> tuple[Tensor, Tensor, Tensor]:
+        states, x, comp = self._run(state, u, dt, start=start, stride=stride, comp=comp)
         y = self._signal_of_states(states, x)
         _check_diverged(x)
         return y, x, comp
@@ -628,8 +681,8 @@ class IdentityBold(BoldHead):
             raise ValueError(f"IdentityBold expects state of shape (B, 1, N), got "
                              f"{tuple(state.shape)}")
 
-    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor
-                 ) -> tuple[Tensor, Tensor, Tensor]:
+    def _advance(self, state: Tensor, u: Tensor, start: int, stride: int, comp: Tensor,
+                 dt: float) -> tuple[Tensor, Tensor, Tensor]:
         # windows end after the steps k = start (mod stride); the carried state is the sum over
         # the steps of the current window seen so far
         u = u.to(state.dtype)
@@ -674,29 +727,35 @@ class BoldStream:
     """Turn neural chunks into BOLD samples at TR as they are produced (for long runs).
 
     The neural drive (sampled every ``neural_dt`` ms; sample j covers ``[j, j+1) neural_dt``) is
-    averaged over each BOLD step of ``head.dt`` seconds, so the haemodynamics see the exact
-    integral of the drive over the step whatever the neural step; an incomplete window is kept
-    for the next :meth:`push`. The BOLD signal is sampled every ``tr`` seconds.
+    averaged over each BOLD step of ``step`` seconds (default ``head.dt``), so the haemodynamics
+    see the exact integral of the drive over the step whatever the neural step; an incomplete
+    window is kept for the next :meth:`push`. The BOLD signal is sampled every ``tr`` seconds.
 
     Sample times: with t = 0 the start of the drive, sample k (k = 0, 1, ...) is the signal at
     ``t = burn_in + (k + 1) tr``, i.e. at the *end* of the k-th TR after the burn-in; nothing
     before ``burn_in`` is returned. Splitting a run into chunks of any sizes gives the same
     samples as one push.
 
+    The stream takes the steps as given; :func:`sampling_steps` gives steps that fit any TR
+    (:class:`~brainfit.simulator.BoldSimulator` uses it).
+
     Args:
         head: the haemodynamic model (:class:`BalloonWindkessel`), or :class:`IdentityBold`.
         batch: B.
         n_regions: N.
-        neural_dt: the neural step in milliseconds; ``head.dt * 1000 / neural_dt`` must be an
+        neural_dt: the neural step in milliseconds; ``step * 1000 / neural_dt`` must be an
             integer.
-        tr: repetition time in seconds; ``tr / head.dt`` must be an integer.
-        burn_in: seconds of drive whose BOLD is discarded; a multiple of ``head.dt``.
+        tr: repetition time in seconds; ``tr / step`` must be an integer.
+        burn_in: seconds of drive whose BOLD is discarded; a multiple of ``step``.
         dtype, device: of the carried state (default: the head's parameters').
+        step: the BOLD step in seconds (default ``head.dt``; the Balloon-Windkessel head
+            integrates with it).
 
     Attributes:
         state: the carried haemodynamic state ((B, 4, N) for the Balloon-Windkessel head).
         n_samples: TR samples returned so far.
         n_steps: BOLD steps taken so far.
+        step: the BOLD step, s.
         steps_per_window: neural samples averaged per BOLD step.
         steps_per_tr: BOLD steps per TR.
 
@@ -708,7 +767,7 @@ class BoldStream:
 
     def __init__(self, head: BoldHead, batch: int, n_regions: int, neural_dt: float,
                  tr: float, burn_in: float = 0.0, dtype: torch.dtype | None = None,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, step: float | None = None) -> None:
         if not isinstance(head, BoldHead):
             raise TypeError(f"head must be a BoldHead (BalloonWindkessel or IdentityBold), got "
                             f"{type(head).__name__}")
@@ -719,24 +778,26 @@ class BoldStream:
         if not (neural_dt > 0 and math.isfinite(neural_dt)):
             raise ValueError(f"neural_dt must be a finite positive step in ms, got {neural_dt}")
         tr = _positive_seconds(tr, "TR")
-        bold_ms = head.dt * 1000.0
+        step = head.dt if step is None else _positive_seconds(step, "BOLD step")
+        bold_ms = step * 1000.0
         m = _integer_ratio(bold_ms, neural_dt)
         if m is None:
             fix = max(1, round(bold_ms / neural_dt)) * neural_dt / 1000.0
             raise ValueError(
-                f"the BOLD step head.dt = {head.dt} s = {bold_ms:g} ms is not an integer multiple "
+                f"the BOLD step head.dt = {step} s = {bold_ms:g} ms is not an integer multiple "
                 f"of neural_dt = {neural_dt:g} ms (ratio {bold_ms / neural_dt:.6g}); choose a "
                 f"neural_dt that divides {bold_ms:g} ms, or build the head with dt = a multiple "
                 f"of {neural_dt / 1000.0:g} s (e.g. dt={fix:g})"
             )
-        spt = _integer_ratio(tr, head.dt)
+        spt = _integer_ratio(tr, step)
         if spt is None:
-            suggestion = tr / max(1, round(tr / head.dt))
+            fit_step, fit_dt = sampling_steps(tr, step, neural_dt)
             raise ValueError(
                 f"TR = {tr:g} s is not an integer multiple of the BOLD step head.dt = "
-                f"{head.dt:g} s (ratio {tr / head.dt:.6g}); build the head with a dt that "
-                f"divides TR (e.g. dt={suggestion:.6g} s, also a multiple of neural_dt) or "
-                f"check TR"
+                f"{step:g} s (ratio {tr / step:.6g}); use a BOLD step that divides TR and is a "
+                f"multiple of the neural step, e.g. step={fit_step:.6g} s with neural_dt = "
+                f"{fit_dt:.6g} ms (brainfit.bold.sampling_steps; BoldSimulator chooses them "
+                f"itself), or check TR"
             )
         burn_in = float(burn_in)
         if not (burn_in >= 0 and math.isfinite(burn_in)):
@@ -744,13 +805,14 @@ class BoldStream:
         if burn_in == 0:
             burn_steps = 0
         else:
-            burn_steps = _integer_ratio(burn_in, head.dt)
+            burn_steps = _integer_ratio(burn_in, step)
             if burn_steps is None:
                 raise ValueError(
-                    f"burn_in = {burn_in:g} s is not a multiple of the BOLD step head.dt = "
-                    f"{head.dt:g} s; round it to a multiple of {head.dt:g} s"
+                    f"burn_in = {burn_in:g} s is not a multiple of the BOLD step {step:g} s; "
+                    f"use a multiple such as {math.ceil(burn_in / step - _REL) * step:.6g} s"
                 )
         self.head = head
+        self.step = step
         self.batch = int(batch)
         self.n_regions = int(n_regions)
         self.neural_dt = neural_dt
@@ -781,7 +843,7 @@ class BoldStream:
     @property
     def time(self) -> float:
         """Seconds of drive turned into haemodynamics so far (complete BOLD steps)."""
-        return self.n_steps * self.head.dt
+        return self.n_steps * self.step
 
     def push(self, z_chunk: Tensor) -> Tensor:
         """Consume a chunk of neural drive; return the BOLD samples it completes.
@@ -810,7 +872,8 @@ class BoldStream:
         first = max(n0 + 1, self.burn_steps + 1)
         first += (-(first - self.burn_steps)) % spt
         start = first - (n0 + 1)
-        y, self.state, self._comp = self.head._advance(self.state, u, start, spt, self._comp)
+        y, self.state, self._comp = self.head._advance(self.state, u, start, spt, self._comp,
+                                                           self.step)
         self.n_steps += w
         self.n_samples += y.shape[1]
         return y

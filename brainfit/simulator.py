@@ -25,6 +25,7 @@ Both give the same forward values; ``checkpoint`` gives the same gradients as fu
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -32,25 +33,34 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
-from brainfit.bold import BalloonWindkessel, BoldHead, BoldStream
+from brainfit.bold import BalloonWindkessel, BoldHead, BoldStream, sampling_steps
 from brainfit.network import BrainNetwork, NetworkState
 from brainfit.runtime import progress as progress_bar
+
+log = logging.getLogger("brainfit.simulator")
 
 
 class BoldSimulator(nn.Module):
     """Network + haemodynamics: ``forward(n_volumes, tr, dt)`` -> BOLD (B, n_volumes, N).
 
+    Any TR works with any configured steps: the BOLD head steps at a whole fraction of TR and
+    each of its steps is a whole number of neural steps, so when the head's ``dt`` or the neural
+    ``dt`` do not fit the TR, the largest steps not above them that do are used
+    (:func:`brainfit.bold.sampling_steps`; e.g. 0.0714 s and 71.4 ms instead of 0.08 s and
+    80 ms at TR = 0.5 s), and the burn-in is rounded up to a whole number of BOLD steps. What
+    was changed is logged once (logger ``brainfit.simulator``).
+
     Args:
         network: the :class:`BrainNetwork`.
         bold: the BOLD head, a :class:`BalloonWindkessel` (default) or
-            :class:`~brainfit.bold.IdentityBold` (its ``dt`` in seconds must be a multiple of the
-            neural dt).
+            :class:`~brainfit.bold.IdentityBold`; its ``dt`` (s) is at least the neural step.
     """
 
     def __init__(self, network: BrainNetwork, bold: BoldHead | None = None) -> None:
         super().__init__()
         self.network = network
         self.bold = bold if bold is not None else BalloonWindkessel(n_regions=network.n_regions)
+        self._sampling_logged: set[tuple[float, ...]] = set()
 
     def param_table(self) -> list[dict]:
         return self.network.param_table() + [
@@ -66,9 +76,10 @@ class BoldSimulator(nn.Module):
         Args:
             n_volumes: number of BOLD samples T.
             tr: repetition time, seconds.
-            dt: neural step, ms.
-            burn_in: seconds simulated first (neural and haemodynamic transients) and discarded;
-                a multiple of the BOLD step. No gradient flows through it unless
+            dt: neural step, ms (the largest step not above it that fits TR and the BOLD step,
+                :func:`~brainfit.bold.sampling_steps`).
+            burn_in: seconds simulated first (neural and haemodynamic transients) and discarded,
+                rounded up to a whole number of BOLD steps. No gradient flows through it unless
                 ``grad_through_burn_in``.
             chunk: seconds of neural simulation per chunk (rounded to whole BOLD steps).
             generator: seeds the initial state and noise (when ``state`` is None).
@@ -89,9 +100,10 @@ class BoldSimulator(nn.Module):
         if state is None:
             state = net.initial_state(batch, generator)
         B, N = state.x.shape[0], net.n_regions
-        bold_ms = self.bold.dt * 1000.0
+        bold_s, dt, burn_in = self.sampling(tr, dt, burn_in)
+        bold_ms = bold_s * 1000.0
         stream = BoldStream(self.bold, B, N, neural_dt=bold_ms, tr=tr, burn_in=burn_in,
-                            dtype=state.x.dtype, device=state.x.device)
+                            dtype=state.x.dtype, device=state.x.device, step=bold_s)
         # the network records its BOLD drive averaged over each BOLD step (one sample per step)
         period = bold_ms
         steps_per_chunk = max(1, round(chunk * 1000.0 / bold_ms))
@@ -120,6 +132,38 @@ class BoldSimulator(nn.Module):
         if pbar is not None:
             pbar.close()
         return torch.cat(out, dim=1)[:, : int(n_volumes)]
+
+    def sampling(self, tr: float, dt: float, burn_in: float) -> tuple[float, float, float]:
+        """The BOLD step (s), neural step (ms) and burn-in (s) a simulation at ``tr`` uses.
+
+        :func:`~brainfit.bold.sampling_steps` of the head's ``dt`` and ``dt``, and ``burn_in``
+        rounded up to a whole number of BOLD steps; anything changed is logged once.
+
+        Raises:
+            ValueError: non-positive steps or TR, a negative burn-in, or a neural step longer
+                than the head's.
+        """
+        bold_s, neural = sampling_steps(tr, self.bold.dt, dt)
+        burn = float(burn_in)
+        if not (burn >= 0 and math.isfinite(burn)):
+            raise ValueError(f"burn_in must be a finite time >= 0 in seconds, got {burn_in!r}")
+        steps = burn / bold_s
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            burn = math.ceil(steps) * bold_s
+        changes = []
+        if bold_s != self.bold.dt:
+            changes.append(f"BOLD step {bold_s:.6g} s (bold.dt = {self.bold.dt:g} s)")
+        if neural != dt:
+            changes.append(f"neural step {neural:.6g} ms (dt = {dt:g} ms)")
+        if burn != burn_in:
+            changes.append(f"burn-in {burn:.6g} s ({burn_in:g} s, not a whole number of "
+                           f"BOLD steps)")
+        key = (float(tr), float(dt), float(burn_in), float(self.bold.dt))
+        if changes and key not in self._sampling_logged:
+            self._sampling_logged.add(key)
+            log.info("TR %g s: %s, so that the BOLD head's steps divide TR and hold whole "
+                     "neural steps", tr, ", ".join(changes))
+        return bold_s, neural, burn
 
     def _chunk(self, state: NetworkState, duration: float, dt: float, period: float,
                use_checkpoint: bool) -> tuple[Tensor, NetworkState]:

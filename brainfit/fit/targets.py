@@ -6,10 +6,17 @@ each restart (batch element ``b = s * R + r``), and fixes the lengths of the sim
 simulates ``trainer.sim_seconds`` (default: the training part's length), evaluation the held-out
 part's length (or ``trainer.eval_seconds``). A cohort of precomputed targets (no BOLD) has nothing
 to hold out: it is fitted and scored against its targets.
+
+The lengths are checked here, before a fit starts (:func:`check_lengths`): every FC comes from at
+least :data:`MIN_FC_VOLUMES` volumes (fewer than :data:`FEW_FC_VOLUMES` are logged as a warning),
+and an FCD in the loss needs two windows in the training simulation, the fitted part and the
+held-out part, and in the evaluation simulation (an evaluation too short for the held-out FCD
+when the loss has none only skips the FCD KS distance, with a warning).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +29,14 @@ from brainfit.data.preprocess import empirical_fc
 from brainfit.data.subject import CohortBatch
 from brainfit.losses import Objective, Targets, normalized_psd
 
+log = logging.getLogger("brainfit.fit")
+
 #: TR (s) assumed for a cohort of precomputed targets that names none
 DEFAULT_TR = 2.0
+#: the fewest volumes an FC is computed from (with 2, every correlation is +-1)
+MIN_FC_VOLUMES = 3
+#: an FC from fewer volumes is mostly sampling noise: a warning
+FEW_FC_VOLUMES = 10
 
 
 @dataclass
@@ -69,7 +82,8 @@ class FitData:
 
         Raises:
             ValueError: subjects with different TRs, no simulation length for a cohort without
-                BOLD, or a simulation too short for the FCD windows of the objective.
+                BOLD, or lengths too short for an FC or the FCD of the objective
+                (:func:`check_lengths`).
         """
         has_bold = all(s.bold is not None for s in cohort)
         if has_bold:
@@ -88,16 +102,23 @@ class FitData:
         sim_s = config.sim_seconds if config.sim_seconds is not None else (T or 0) * tr
         if sim_s <= 0:
             raise ValueError("trainer.sim_seconds must be set when the data have no BOLD")
-        n_volumes = max(2, int(round(sim_s / tr)))
+        n_volumes = int(round(sim_s / tr))
         n_eval = test_batch.bold.shape[1] if has_bold else n_volumes
         if config.eval_seconds is not None:
-            n_eval = max(2, int(round(config.eval_seconds / tr)))
-        if objective.needs_fcd:
-            metrics.fcd_windows(n_volumes, tr, objective.fcd_window, objective.fcd_step)
+            n_eval = int(round(config.eval_seconds / tr))
+        targets = observed_targets(train_batch, tr, objective, R)
+        test_targets = observed_targets(test_batch, tr, objective, R)
+        check_lengths(Lengths(
+            tr=tr, n_volumes=n_volumes, n_eval=n_eval,
+            fitted=T, held_out=test_batch.bold.shape[1] if has_bold else None,
+            sim_seconds=config.sim_seconds, eval_seconds=config.eval_seconds,
+            train_fraction=config.train_fraction,
+            targets_fcd=targets.fcd is not None or targets.fcd_hist is not None,
+            held_out_fcd=test_targets.fcd is not None or test_targets.fcd_hist is not None),
+            objective)
         return cls(
             cohort=cohort, ids=cohort.ids, tr=tr, train_batch=train_batch, test_batch=test_batch,
-            targets=observed_targets(train_batch, tr, objective, R),
-            test_targets=observed_targets(test_batch, tr, objective, R),
+            targets=targets, test_targets=test_targets,
             n_volumes=n_volumes, n_eval_volumes=n_eval,
             checksums={s.id: array_checksum([s.weights, s.lengths, s.bold, s.fc_target])
                        for s in cohort},
@@ -105,6 +126,138 @@ class FitData:
             score_name=("held-out FC similarity" if has_bold else
                         "FC similarity to the targets (nothing held out)"),
             filter_kwargs=filter_kwargs(preprocessing))
+
+
+@dataclass
+class Lengths:
+    """What :func:`check_lengths` checks: volumes of the simulations and of the data.
+
+    Attributes:
+        tr: s.
+        n_volumes, n_eval: volumes simulated per training step and per evaluation.
+        fitted, held_out: volumes of each session's fitted and held-out parts (None: no BOLD).
+        sim_seconds, eval_seconds: the settings they came from (None: the data's lengths).
+        train_fraction: the temporal split.
+        targets_fcd, held_out_fcd: whether the fitted and held-out targets have an FCD.
+    """
+
+    tr: float
+    n_volumes: int
+    n_eval: int
+    fitted: int | None
+    held_out: int | None
+    sim_seconds: float | None
+    eval_seconds: float | None
+    train_fraction: float
+    targets_fcd: bool
+    held_out_fcd: bool
+
+
+def check_lengths(lengths: Lengths, objective: Objective) -> None:
+    """Refuse, before a fit starts, lengths that would fail or score nothing later.
+
+    - every FC (training and evaluation simulations, held-out data) needs at least
+      :data:`MIN_FC_VOLUMES` volumes; fewer than :data:`FEW_FC_VOLUMES` log a warning;
+    - an FCD term in the loss needs two FCD windows (``loss.fcd_window`` plus
+      ``loss.fcd_step``) in the training simulation, the fitted part (its target), the held-out
+      part and the evaluation simulation (the held-out FCD KS);
+    - without an FCD term, an evaluation shorter than two windows while the held-out part has
+      them skips the FCD KS distance (a warning).
+
+    Raises:
+        ValueError: naming the length, the minimum and the settings that fix it.
+    """
+    L, tr = lengths, lengths.tr
+    for part, n, fix in (("fitted", L.fitted, "a larger"), ("held-out", L.held_out, "a smaller")):
+        if n is not None and n < MIN_FC_VOLUMES:
+            raise ValueError(
+                f"the {part} part of each session (trainer.train_fraction = "
+                f"{L.train_fraction:g}) is {_vols(n, tr)}, too few for an FC (at least "
+                f"{MIN_FC_VOLUMES}): use longer sessions or {fix} trainer.train_fraction")
+    need = _two_fcd_windows(tr, objective, required=objective.needs_fcd)
+    fcd_loss = need if objective.needs_fcd else 0
+    sims = (("training", "trainer.sim_seconds", L.sim_seconds, L.n_volumes,
+             "the fitted part's length", fcd_loss),
+            ("evaluation", "trainer.eval_seconds", L.eval_seconds, L.n_eval,
+             "the held-out part's length", fcd_loss if L.held_out_fcd else 0))
+    for what, key, value, n, default, fcd in sims:
+        if n < MIN_FC_VOLUMES:
+            raise ValueError(
+                f"{_setting(key, value, default)} gives {what} simulations of {_vols(n, tr)}; an "
+                f"FC needs at least {MIN_FC_VOLUMES} volumes (with 2 every correlation is +-1), "
+                f"better {FEW_FC_VOLUMES}: set {key} >= {max(FEW_FC_VOLUMES, fcd) * tr:g}"
+                + (" (two FCD windows of the loss)" if fcd > FEW_FC_VOLUMES else ""))
+        if n < FEW_FC_VOLUMES:
+            log.warning("%s gives %s simulations of %s: an FC from fewer than %d volumes is "
+                        "mostly sampling noise (%s >= %g avoids it)", _setting(key, value, default),
+                        what, _vols(n, tr), FEW_FC_VOLUMES, key, FEW_FC_VOLUMES * tr)
+    if objective.needs_fcd:
+        _check_fcd_in_loss(L, objective, need)
+    if need is not None and L.held_out_fcd and L.n_eval < need and not objective.needs_fcd:
+        log.warning("%s gives evaluation simulations of %s, shorter than the %s the held-out FCD "
+                    "is scored with: the FCD KS distance is not scored (trainer.eval_seconds >= "
+                    "%g scores it)", _setting("trainer.eval_seconds", L.eval_seconds,
+                                              "the held-out part's length"),
+                    _vols(L.n_eval, tr), _windows(need, tr, objective), need * tr)
+
+
+def _check_fcd_in_loss(L: Lengths, objective: Objective, need: int) -> None:
+    """The lengths an FCD term in the loss needs (``need`` volumes: two windows; see
+    :func:`check_lengths`)."""
+    tr = L.tr
+    two = _windows(need, tr, objective)
+    if not L.targets_fcd and L.fitted is None:
+        raise ValueError("the loss has an FCD term but the targets give no FCD: give data.fcd "
+                         "(an FCD histogram) or use loss=fc")
+    if L.n_volumes < need:
+        raise ValueError(
+            f"{_setting('trainer.sim_seconds', L.sim_seconds, 'the fitted part length')} gives "
+            f"training simulations of {_vols(L.n_volumes, tr)}, shorter than the {two} the "
+            f"loss's FCD term compares: set trainer.sim_seconds >= {need * tr:g}, a shorter "
+            f"loss.fcd_window, or loss=fc")
+    for part, n, fix in (("fitted", L.fitted, "a larger"), ("held-out", L.held_out, "a smaller")):
+        if n is not None and n < need:
+            raise ValueError(
+                f"the {part} part of each session (trainer.train_fraction = "
+                f"{L.train_fraction:g}) is {_vols(n, tr)}, shorter than the {two} of its FCD: "
+                f"use longer sessions, {fix} trainer.train_fraction, a shorter "
+                f"loss.fcd_window, or loss=fc")
+    if L.held_out_fcd and L.n_eval < need:
+        raise ValueError(
+            f"{_setting('trainer.eval_seconds', L.eval_seconds, 'the held-out length')} gives "
+            f"evaluation simulations of {_vols(L.n_eval, tr)}, shorter than the {two} the "
+            f"held-out FCD is scored with: set trainer.eval_seconds >= {need * tr:g} (or null: "
+            f"the held-out length)")
+
+
+def _setting(name: str, value: float | None, default: str) -> str:
+    return f"{name} = {value:g} s" if value is not None else f"{name} = null ({default})"
+
+
+def _vols(n: int, tr: float) -> str:
+    return f"{n} volume{'s' if n != 1 else ''} ({n * tr:g} s at TR = {tr:g} s)"
+
+
+def _windows(need: int, tr: float, objective: Objective) -> str:
+    return (f"two FCD windows (loss.fcd_window = {objective.fcd_window:g} s plus loss.fcd_step "
+            f"= {objective.fcd_step:g} s: {_vols(need, tr)})")
+
+
+def _two_fcd_windows(tr: float, objective: Objective, required: bool) -> int | None:
+    """Volumes that hold two FCD windows of ``objective`` at ``tr`` (window plus step).
+
+    Raises:
+        ValueError: (``required``) a window of fewer than 2 volumes or a step of 0 volumes at
+            this TR; without ``required`` that gives None.
+    """
+    try:
+        w, s, _ = metrics.fcd_windows(2**31, tr, objective.fcd_window, objective.fcd_step)
+    except ValueError as err:
+        if not required:
+            return None
+        raise ValueError(f"loss.fcd_window / loss.fcd_step do not fit TR = {tr:g} s: {err}") \
+            from None
+    return w + s
 
 
 #: the baselines of :func:`fc_baselines`, in the order they are reported
