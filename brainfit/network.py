@@ -11,8 +11,9 @@ with ``f`` the model's :meth:`~brainfit.models.base.NeuralMass.derivative`, ``C`
 :mod:`brainfit.coupling`, ``G`` the global coupling strength and ``F`` the external forcing
 (:mod:`brainfit.stimulus`).
 
-Delays. ``d_ij / dt`` is rounded to whole steps. A ring buffer holds what each region sends, the
-coupling's ``pre`` of its coupled state (:mod:`brainfit.coupling`), for the last
+Delays. ``d_ij / dt`` is rounded to whole steps (a delay below dt/2 rounds to 0 steps, an
+instantaneous coupling: logged once as a warning per step size). A ring buffer holds what each
+region sends, the coupling's ``pre`` of its coupled state (:mod:`brainfit.coupling`), for the last
 ``max_delay_steps + 1`` steps; each step every edge reads its source's past value and the coupling
 combines ``U_i = sum_j W_ij pre(x_j)(t - d_ij)`` with the region's own state (``post``). With
 ``interpolate_delays=True`` the read is a linear interpolation between the two neighbouring steps
@@ -38,6 +39,7 @@ The two give the same numbers to rounding (``tests/test_engine.py``).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -60,6 +62,8 @@ from brainfit.noise import Noise
 from brainfit.params import ParameterSet, ParamSpec
 from brainfit.runtime import SimulationDiverged, check_finite  # noqa: F401 (SimulationDiverged: re-exported)
 from brainfit.stimulus import Stimulus
+
+log = logging.getLogger("brainfit.network")
 
 
 @dataclass
@@ -232,6 +236,7 @@ class BrainNetwork(nn.Module):
                              "set interpolate_delays=True (or make speed fixed)")
         self.register_buffer("lengths", L if self.has_delays else None)
         self.interpolate_delays = bool(interpolate_delays)
+        self._zero_delays_checked: set[float] = set()
         if isinstance(coupling, str):
             coupling = coupling_lib.create(coupling, n, self.n_batch, **(coupling_params or {}))
         self.coupling = coupling
@@ -273,6 +278,33 @@ class BrainNetwork(nn.Module):
         if speed.dim() == 2:  # subject scope (B, 1) -> (B, 1, 1)
             speed = speed[:, :, None]
         return self.lengths / (speed * dt)
+
+    def check_zero_delays(self, dt: float) -> int:
+        """Warn (once per ``dt``) when connections' delays round to 0 steps; returns how many
+        (0 when this ``dt`` was checked before).
+
+        Without interpolation a delay below dt/2 rounds to no delay at all, so the connection
+        couples instantaneously. Only connections with a tract length > 0 and a weight count.
+        """
+        if not self.has_delays or self.interpolate_delays or dt in self._zero_delays_checked:
+            return 0
+        self._zero_delays_checked.add(dt)
+        with torch.no_grad():
+            delays = self.delay_steps(1.0)  # ms
+            real = (self.lengths > 0) & (self.weights != 0)
+            delays, real = torch.broadcast_tensors(delays, real)
+            zero = real & (torch.round(delays / dt) == 0)
+            n_zero = int((zero.any(0) if zero.dim() == 3 else zero).sum())  # any batch element
+            if n_zero:
+                n_real = int((real.any(0) if real.dim() == 3 else real).sum())
+                shortest = float(delays[real].min())
+                log.warning(
+                    "%d of %d connections have conduction delays (length / speed) below dt/2 = "
+                    "%g ms, the shortest %.3g ms: they round to 0 steps and couple "
+                    "instantaneously. Use a smaller dt (below %.3g ms keeps every delay), or "
+                    "interpolate_delays=True (model.interpolate_delays=true) to read between "
+                    "steps", n_zero, n_real, dt / 2, shortest, 2 * shortest)
+        return n_zero
 
     def max_delay(self) -> float:
         """Longest conduction delay in ms (0 without delays)."""
@@ -343,6 +375,7 @@ class BrainNetwork(nn.Module):
             SimulationDiverged: the state became NaN or inf (the message says when and where).
         """
         dt = integrate.check_dt(dt)
+        self.check_zero_delays(dt)
         names = [record] if isinstance(record, str) else list(record)
         valid = set(self.model.state_names) | {"coupled", "bold", "coupling"}
         bad = [n for n in names if n not in valid]
