@@ -188,6 +188,7 @@ class ParameterSet(nn.Module):
     Raises:
         ValueError: unknown parameter names, values outside the bounds, values of the wrong shape,
             or ``map`` scope without maps.
+        TypeError: a value that is not a number (or an array of numbers).
     """
 
     def __init__(
@@ -259,7 +260,11 @@ class ParameterSet(nn.Module):
     def _initial_raw(self, name: str, spec: ParamSpec, value: Any) -> Tensor:
         """The stored (unconstrained) form of ``value``, in float64."""
         shape = self.stored_shape(spec)
-        v = torch.as_tensor(value, dtype=torch.float64)
+        try:
+            v = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"parameter {name!r} needs a number (or an array of numbers), got "
+                            f"{value!r}; its default is {spec.default} [{spec.unit}]") from err
         if spec.scope == "map":
             # the value gives the regional mean; coefficients start at zero
             if v.numel() != 1:
