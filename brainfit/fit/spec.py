@@ -290,9 +290,11 @@ class CouplingSpec:
 def register_configs() -> None:
     """Store the schemas and generated nodes in Hydra's ConfigStore (call before composing).
 
-    - ``model/schema`` and ``trainer/schema``: a config file of those groups lists ``schema``
-      first in its defaults, so that its keys (and command-line overrides) are checked against
-      the dataclass fields and types.
+    - ``model_schema`` and ``trainer_schema``: a config file of the ``model`` and ``trainer``
+      groups lists ``/model_schema@_here_`` (or ``/trainer_schema@_here_``) first in its
+      defaults, so that its keys (and command-line overrides) are checked against the dataclass
+      fields and types. They are stored outside the groups, so that they are not listed among
+      the groups' options.
     - ``coupling/<name>`` for every registered coupling (:meth:`CouplingSpec.defaults`), the
       options of the ``coupling`` group (``coupling=tanh``; a model config may pick one with
       ``override /coupling@_global_.coupling: linear``).
@@ -300,7 +302,7 @@ def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
-    cs.store(group="trainer", name="schema", node=TrainerConfig)
-    cs.store(group="model", name="schema", node=NetworkSpec)
+    cs.store(name="trainer_schema", node=TrainerConfig)
+    cs.store(name="model_schema", node=NetworkSpec)
     for name in coupling_lib.available():
         cs.store(group="coupling", name=name, node=CouplingSpec.defaults(name))
