@@ -284,9 +284,13 @@ def preprocess(
     def one(s: Subject) -> Subject:
         changes: dict[str, Any] = {}
         if s.weights is not None and cfg.normalize_weights not in (None, "none"):
-            changes["weights"] = normalize_weights(s.weights, cfg.normalize_weights)
+            try:
+                changes["weights"] = normalize_weights(s.weights, cfg.normalize_weights)
+            except ValueError as err:
+                raise DataError(f"{s.where('weights')}: {err} (preprocessing: "
+                                f"normalize_weights=null)") from err
         if s.bold is not None:
-            changes["bold"] = preprocess_bold(s.bold, s.tr, cfg, _where(s.id, s.source))
+            changes["bold"] = preprocess_bold(s.bold, s.tr, cfg, s.where("bold"))
             changes["fc_target"] = None
             changes["fcd_target"] = None
         return s.replace(**changes) if changes else s

@@ -95,6 +95,9 @@ class Subject:
         fc_target: Precomputed FC (N, N) to fit against (e.g. a published group FC), or None.
         fcd_target: Precomputed FCD distribution as ``(edges (M + 1,), counts (M,))``, or None.
         source: Where the data came from (a path), quoted in error messages.
+        sources: Where single arrays came from when they are separate files, e.g.
+            ``{"weights": "sc.npy", "bold": "bold.npy"}``: an error about an array quotes its own
+            file (``source`` for the arrays not named).
 
     Raises:
         DataError: non-square, NaN or negative weights; negative lengths; BOLD whose region count
@@ -112,6 +115,7 @@ class Subject:
     fc_target: np.ndarray | None = None
     fcd_target: tuple[np.ndarray, np.ndarray] | None = None
     source: str | None = field(default=None, repr=False)
+    sources: dict[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.id, (int, np.integer)) and not isinstance(self.id, bool):
@@ -120,68 +124,73 @@ class Subject:
             raise TypeError(f"subject id must be a non-empty string, got {self.id!r}")
         if self.source is not None:
             self.source = str(self.source)
+        if self.sources is not None:
+            self.sources = {str(k): str(v) for k, v in dict(self.sources).items() if v is not None}
         where = _where(self.id, self.source)
+        where_w, where_l, where_b = (self.where(a) for a in ("weights", "lengths", "bold"))
 
         n = None
         if self.weights is not None:
-            w = to_numpy(self.weights, "weights", where)
-            _check_square(w, "weights (structural connectivity)", where)
-            _require_finite_data(w, "weights (structural connectivity)", where)
+            w = to_numpy(self.weights, "weights", where_w)
+            _check_square(w, "weights (structural connectivity)", where_w)
+            _require_finite_data(w, "weights (structural connectivity)", where_w)
             if (w < 0).any():
                 idx = tuple(int(i) for i in np.argwhere(w < 0)[0])
                 raise DataError(
-                    f"{where}: weights (structural connectivity) has negative entries, the first "
-                    f"{w[idx]:g} at {idx}; connection strengths must be >= 0 (check the file, or "
-                    "take np.abs / clip at 0 if the sign is an artefact of your pipeline)"
+                    f"{where_w}: weights (structural connectivity) has negative entries, the "
+                    f"first {w[idx]:g} at {idx}; connection strengths must be >= 0 (check the "
+                    "file, or take np.abs / clip at 0 if the sign is an artefact of your pipeline)"
                 )
             self.weights = w
             n = w.shape[0]
 
         if self.lengths is not None:
             if self.weights is None:
-                raise DataError(f"{where}: lengths given without weights; give both or neither")
-            ln = to_numpy(self.lengths, "lengths", where)
-            _check_square(ln, "lengths (tract lengths, mm)", where)
+                raise DataError(f"{where_l}: lengths given without weights; give both or neither")
+            ln = to_numpy(self.lengths, "lengths", where_l)
+            _check_square(ln, "lengths (tract lengths, mm)", where_l)
             if ln.shape != self.weights.shape:
                 raise DataError(
-                    f"{where}: lengths has shape {ln.shape} but weights has {self.weights.shape}; "
+                    f"{where_l}: lengths has shape {ln.shape} but weights"
+                    f"{self._also('weights', 'lengths')} has {self.weights.shape}; "
                     "both must describe the same regions"
                 )
-            _require_finite_data(ln, "lengths (tract lengths, mm)", where)
+            _require_finite_data(ln, "lengths (tract lengths, mm)", where_l)
             if (ln < 0).any():
                 idx = tuple(int(i) for i in np.argwhere(ln < 0)[0])
                 raise DataError(
-                    f"{where}: lengths has negative tract lengths, the first {ln[idx]:g} at {idx}; "
-                    "tract lengths are distances in mm and must be >= 0"
+                    f"{where_l}: lengths has negative tract lengths, the first {ln[idx]:g} at "
+                    f"{idx}; tract lengths are distances in mm and must be >= 0"
                 )
             self.lengths = ln
 
         if self.bold is not None:
-            b = to_numpy(self.bold, "bold", where, dtype=None)
+            b = to_numpy(self.bold, "bold", where_b, dtype=None)
             if b.dtype not in (np.float32, np.float64):
                 b = b.astype(np.float64)
             if b.ndim != 2:
                 raise DataError(
-                    f"{where}: bold must be a (T, N) matrix (time, regions), got shape "
+                    f"{where_b}: bold must be a (T, N) matrix (time, regions), got shape "
                     f"{tuple(b.shape)}"
                 )
             if n is not None and b.shape[1] != n:
                 if b.shape[0] == n:
                     raise DataError(
-                        f"{where}: bold has shape {tuple(b.shape)}, which looks like (N, T) with "
-                        f"N = {n} regions first; brainfit wants time first: pass bold.T"
+                        f"{where_b}: bold has shape {tuple(b.shape)}, which looks like (N, T) "
+                        f"with N = {n} regions first; brainfit wants time first: pass bold.T"
                     )
                 raise DataError(
-                    f"{where}: the structural connectome has {n} regions but bold has "
+                    f"{where_b}: the structural connectome{self._also('weights', 'bold')} has {n} "
+                    f"regions but bold has "
                     f"{b.shape[1]} columns (shape {tuple(b.shape)}); SC and BOLD must come from "
                     "the same parcellation, in the same region order"
                 )
             if b.shape[0] < 3:
                 raise DataError(
-                    f"{where}: bold has only {b.shape[0]} time points (shape {tuple(b.shape)}); "
+                    f"{where_b}: bold has only {b.shape[0]} time points (shape {tuple(b.shape)}); "
                     "need at least 3 (is it (N, T)? then pass bold.T)"
                 )
-            _require_finite_data(b, "bold", where)
+            _require_finite_data(b, "bold", where_b)
             scale = np.maximum(np.abs(b).max(axis=0), 1.0)
             flat = b.std(axis=0) <= 10 * np.finfo(b.dtype).eps * scale
             if flat.any():
@@ -190,14 +199,14 @@ class Subject:
                 if self.labels is not None and len(self.labels) == b.shape[1]:
                     named = " (" + ", ".join(str(self.labels[i]) for i in regions[:5]) + ")"
                 raise DataError(
-                    f"{where}: bold has zero variance in region(s) {regions[:10]}{named}"
+                    f"{where_b}: bold has zero variance in region(s) {regions[:10]}{named}"
                     f"{' ...' if len(regions) > 10 else ''}; a constant region (outside the field "
                     "of view or the brain mask?) has no FC; remove it from SC and BOLD, or fix "
                     "the parcellation"
                 )
             if self.tr is None:
                 raise DataError(
-                    f"{where}: bold is given without a TR; pass tr= (the repetition time in s, "
+                    f"{where_b}: bold is given without a TR; pass tr= (the repetition time in s, "
                     "e.g. tr=0.72 for HCP), or use a source that records it (NIfTI header, BIDS "
                     "sidecar)"
                 )
@@ -283,6 +292,16 @@ class Subject:
         if self.bold is None or self.tr is None:
             return None
         return self.n_times * self.tr
+
+    def where(self, array: str | None = None) -> str:
+        """``subject '<id>' (from <file>)`` for error messages: the file ``array`` came from."""
+        return _where(self.id, (self.sources or {}).get(array or "", self.source))
+
+    def _also(self, array: str, other: str) -> str:
+        """`` (from <file>)`` when ``array`` came from another file than ``other``."""
+        mine = (self.sources or {}).get(array, self.source)
+        theirs = (self.sources or {}).get(other, self.source)
+        return f" (from {mine})" if mine and mine != theirs else ""
 
     def replace(self, **changes: Any) -> Subject:
         """A copy with some fields changed, validated again."""

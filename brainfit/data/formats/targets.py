@@ -49,7 +49,7 @@ def from_targets(
     """
     w, w_lab, w_src = _array_or_file(weights, "weights")
     f, f_lab, f_src = _array_or_file(fc, "fc")
-    ln = None if lengths is None else _array_or_file(lengths, "lengths")[0]
+    ln, _, l_src = (None, None, None) if lengths is None else _array_or_file(lengths, "lengths")
     fcd_pair = None
     if fcd is not None:
         if isinstance(fcd, (str, os.PathLike)):
@@ -67,5 +67,6 @@ def from_targets(
         id=subject_id, weights=w, lengths=ln, tr=tr,
         labels=next((x for x in (labels, w_lab, f_lab) if x is not None), None),
         fc_target=f, fcd_target=fcd_pair, source=f_src or w_src,
+        sources={"weights": w_src, "lengths": l_src, "fc_target": f_src},
     )
     return _finish(Cohort([subject], name=name), preprocessing)

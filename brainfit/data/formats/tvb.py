@@ -202,12 +202,12 @@ def load_tvb_zip(
             )
         regions["orientations"] = per_region(extra["orientations"], orient, "orientations")
     sid = subject_id or _stem(path)
-    bold_arr = None
+    bold_arr = b_src = None
     if bold is not None:
-        bold_arr, _, _ = _array_or_file(bold, "bold")
+        bold_arr, _, b_src = _array_or_file(bold, "bold")
     subject = Subject(
         id=sid, weights=weights, lengths=lengths, bold=bold_arr, tr=tr, labels=labels,
-        source=str(path),
+        source=str(path), sources={"bold": b_src},
     )
     cohort = Cohort([subject], name=name or _stem(path), info={"regions": regions})
     return _finish(cohort, preprocessing)
