@@ -1,8 +1,21 @@
-"""Score a fitted model against empirical data (the body of scripts/evaluate.py)."""
+"""Score a fitted model against empirical data (the body of scripts/evaluate.py).
+
+Two cases:
+
+- the run's own cohort (no ``data``): its data are loaded again from the run's config and must be
+  the data it was fitted on (the SHA-256 of each subject's preprocessed arrays, stored in the
+  checkpoint, is compared; a file replaced since the fit is refused, not scored); the held-out
+  part of each session is scored, as in training.
+- another cohort on purpose (``data=hcp``): whole sessions are scored, each fitted subject
+  against the subject of the same id if there is one, else against the cohort's group-average FC
+  and pooled FCD. Its data are not the run's, so nothing is compared; the simulation is sampled
+  at that cohort's TR and filtered like that cohort's data.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,51 +23,79 @@ import numpy as np
 import torch
 
 from brainfit import metrics
+from brainfit.checkpoint import write_json as write_json_atomic
+from brainfit.checkpoint import write_npz
 from brainfit.data import Cohort, sc_fc_baseline
 from brainfit.fit.build import instantiate
 from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import FittedModel, load_fitted
-from brainfit.fit.targets import BASELINES, fc_baselines
+from brainfit.fit.targets import BASELINES, fc_baselines, filter_kwargs, n_windows, subject_checksum
 from brainfit.losses import Targets
+
+log = logging.getLogger("brainfit.evaluate")
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any = None,
                  seeds: int = 5, dt: float | None = None) -> dict[str, Any]:
     """Held-out FC similarity (raw, Fisher), FCD KS and the baselines per subject.
 
-    Without ``data_cfg`` the run's own cohort is loaded and its held-out part (the end of each
-    session, as in training) is used, beside the baselines of
-    :func:`brainfit.fit.targets.fc_baselines` (SC, log SC, the leave-one-out group FC and the
-    subject's own fitted-part FC). With another cohort, each fitted subject is scored against
-    the subject of the same id if there is one, else against the cohort's group-average FC and
-    its pooled FCD values (whole sessions).
+    Without ``data_cfg`` the run's own cohort is loaded, checked against the checksums in the
+    checkpoint, and its held-out part (the end of each session, as in training) is scored,
+    beside the baselines of :func:`brainfit.fit.targets.fc_baselines` (SC, log SC, the
+    leave-one-out group FC and the subject's own fitted-part FC). With another cohort, each
+    fitted subject is scored against the subject of the same id if there is one, else against
+    the cohort's group-average FC and its pooled FCD values (whole sessions), with the simulation
+    sampled at that cohort's TR. The FCD KS distance is left out (with a warning) when the
+    sessions are shorter than two FCD windows.
+
+    Args:
+        run_dir: the fit's output directory.
+        checkpoint: a file in its ``checkpoints/`` (``last.pt`` or ``best.pt``).
+        data_cfg: another cohort's data config (a ``conf/data`` node), or None.
+        seeds: noise realisations averaged, >= 1.
+        dt: neural step in ms (None: the run's evaluation step).
+
+    Raises:
+        ValueError: seeds < 1 or dt <= 0 (checked before anything is loaded), the run's data
+            changed since the fit, a cohort without BOLD or with several TRs.
+        FileNotFoundError: no such checkpoint.
     """
-    run_dir = Path(run_dir)
-    path = run_dir / "checkpoints" / checkpoint
+    seeds = check_seeds(seeds)
+    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive neural step in ms (or null: the run's), got "
+                         f"{dt!r}")
+    path = Path(run_dir) / "checkpoints" / checkpoint
     model = load_fitted(path)
     cfg = model.config
     own = data_cfg is None
     cohort: Cohort = instantiate(cfg["data"] if own else data_cfg)
     train = None
     if own:
-        train, cohort = cohort.select(model.subject_ids).split(cfg["trainer"]["train_fraction"])
-    tr = model.meta["tr"]
-    if any(s.tr is not None and abs(s.tr - tr) > 1e-9 for s in cohort):
-        raise ValueError(f"the cohort's TR differs from the run's ({tr} s): the simulation is "
-                         f"sampled at the run's TR")
+        cohort = cohort.select(model.subject_ids)
+        check_same_data(model, cohort)
+        train, cohort = cohort.split(cfg["trainer"]["train_fraction"])
+    tr = cohort_tr(cohort, model.meta["tr"])
+    filt = None if own else other_filter(data_cfg)
     loss = cfg["loss"]
     window, step = float(loss["fcd_window"]), float(loss["fcd_step"])
     batch = cohort.batch(crop=True)
-    emp_fc = metrics.fc(batch.bold)
     T = batch.bold.shape[1]
-    emp_fcd = metrics.fcd_values(batch.bold, tr, window, step)
     ids = list(batch.ids)
+    emp_fc = metrics.fc(batch.bold)
     # each fitted subject against its own data, else against the group FC and pooled FCD
     rows = [ids.index(sid) if sid in ids else None for sid in model.subject_ids]
-    targets = Targets(fc=torch.stack([emp_fc.mean(0) if j is None else emp_fc[j] for j in rows]),
-                      fcd=[emp_fcd.flatten() if j is None else emp_fcd[j] for j in rows])
-    ev = Evaluator(targets, tr, window, step, seeds, first_seed=model.meta.get("eval_seed", 0))(
-        lambda seed: model.simulate(n_volumes=T, seed=seed, dt=dt))
+    fc = torch.stack([emp_fc.mean(0) if j is None else emp_fc[j] for j in rows])
+    fcd = None
+    if n_windows(T, tr, window, step) >= 2:
+        emp_fcd = metrics.fcd_values(batch.bold, tr, window, step)
+        fcd = [emp_fcd.flatten() if j is None else emp_fcd[j] for j in rows]
+    else:
+        log.warning("FCD KS is not scored: the scored sessions of %s are %d volumes (%g s at "
+                    "TR = %g s), shorter than two FCD windows of the run's loss (fcd_window = "
+                    "%g s plus fcd_step = %g s)", cohort.name, T, T * tr, tr, window, step)
+    ev = Evaluator(Targets(fc=fc, fcd=fcd), tr, window, step, seeds,
+                   first_seed=model.meta.get("eval_seed", 0))(
+        lambda seed: model.simulate(n_volumes=T, seed=seed, dt=dt, tr=tr, filter_kwargs=filt))
     acc = {sid: {k: float(v[i]) for k, v in ev.scores.items()}
            for i, sid in enumerate(model.subject_ids)}
     base = sc_fc_baseline(cohort)
@@ -63,10 +104,70 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
         acc[sid].update(baselines.get(sid, {}))
     mean = {k: float(np.mean([s[k] for s in acc.values() if k in s]))
             for k in next(iter(acc.values()))}
-    result = {"checkpoint": str(path), "cohort": cohort.name, "own_cohort": own,
-              "seeds": int(seeds), "subjects": acc, "mean": mean,
-              "sc_fc_baseline_mean": base.mean()}
-    return result
+    return {"checkpoint": str(path), "cohort": cohort.name or "other", "own_cohort": own, "tr": tr,
+            "seeds": seeds, "subjects": acc, "mean": mean, "sc_fc_baseline_mean": base.mean()}
+
+
+def check_seeds(seeds: Any) -> int:
+    """``seeds`` as a number of noise realisations (a whole number >= 1).
+
+    Raises:
+        ValueError: anything else.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, float)) or \
+            not float(seeds).is_integer() or seeds < 1:
+        raise ValueError(f"seeds must be a whole number of noise realisations >= 1, got "
+                         f"{seeds!r}; e.g. seeds=5")
+    return int(seeds)
+
+
+def check_same_data(model: FittedModel, cohort: Cohort) -> None:
+    """Refuse the run's own cohort when its data are not those the model was fitted on.
+
+    Compares the SHA-256 of each subject's preprocessed arrays with the checksums stored in the
+    checkpoint (:func:`brainfit.fit.targets.subject_checksum`); a checkpoint without them is
+    only warned about.
+
+    Raises:
+        ValueError: naming the subjects whose data changed and what to do.
+    """
+    stored = model.data.get("checksums") or {}
+    if not stored:
+        log.warning("%s stores no data checksums: cannot check that the data are those fitted",
+                    model.path)
+        return
+    changed = [s.id for s in cohort if stored.get(s.id) != subject_checksum(s)]
+    if changed:
+        raise ValueError(
+            f"the data of subject(s) {changed} differ from those {model.path} was fitted on "
+            f"(their checksums in the checkpoint do not match): a file or the preprocessing "
+            f"changed since the fit. Restore the data the run used, or, to score these data on "
+            f"purpose, evaluate them as another cohort (data=<option> with its own settings; "
+            f"whole sessions are scored)")
+
+
+def cohort_tr(cohort: Cohort, default: float) -> float:
+    """The TR every subject of ``cohort`` shares (``default`` when none names one).
+
+    Raises:
+        ValueError: subjects without BOLD, or with different TRs.
+    """
+    missing = [s.id for s in cohort if s.bold is None]
+    if missing:
+        raise ValueError(f"cohort {cohort.name!r} has no BOLD for subject(s) {missing}: "
+                         f"evaluation scores simulated against empirical BOLD; give a data "
+                         f"config with BOLD (the run's metrics.json has its scores on targets)")
+    trs = sorted({float(s.tr) for s in cohort if s.tr is not None})
+    if len(trs) > 1:
+        raise ValueError(f"the subjects of cohort {cohort.name!r} have different TRs {trs} s; "
+                         f"evaluate the subjects of one TR at a time (data.subjects=[...])")
+    return trs[0] if trs else float(default)
+
+
+def other_filter(data_cfg: Any) -> dict[str, Any]:
+    """The preprocessing twin of another cohort's data config (its ``preprocessing`` node)."""
+    node = data_cfg.get("preprocessing") if hasattr(data_cfg, "get") else None
+    return filter_kwargs(instantiate(node) if node else None)
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -81,7 +182,16 @@ def format_table(result: dict[str, Any]) -> str:
 def simulate_run(run_dir: str | Path, checkpoint: str = "last.pt", seconds: float | None = None,
                  seed: int = 0, dt: float | None = None, all_restarts: bool = False,
                  out: str | Path | None = None) -> Path:
-    """Simulate a fitted model and save ``bold`` (B, T, N), ``fc``, ``ids``, ``tr`` to an .npz."""
+    """Simulate a fitted model and save ``bold`` (B, T, N), ``fc``, ``ids``, ``tr`` to an .npz
+    (written atomically).
+
+    Raises:
+        ValueError: ``seconds`` not a positive number of seconds.
+    """
+    if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds)
+                                    and seconds > 0):
+        raise ValueError(f"seconds must be a positive length of BOLD in s (or null: the run's "
+                         f"held-out length), got {seconds!r}")
     model: FittedModel = load_fitted(Path(run_dir) / "checkpoints" / checkpoint)
     tr = model.meta["tr"]
     n = None if seconds is None else max(1, int(round(float(seconds) / tr)))
@@ -91,12 +201,11 @@ def simulate_run(run_dir: str | Path, checkpoint: str = "last.pt", seconds: floa
     out = Path(out or Path(run_dir) / "simulated_bold.npz")
     with torch.no_grad():
         fc = metrics.fc(y)
-    np.savez(out, bold=y.numpy(), fc=fc.numpy(), ids=np.array(ids), tr=tr, seed=seed)
+    write_npz(out, bold=y.numpy(), fc=fc.numpy(), ids=np.array(ids), tr=tr, seed=seed)
     return out
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
-    return path
+    """Write ``result`` to ``path`` as JSON, atomically and durably
+    (:func:`brainfit.checkpoint.write_atomic`: a file there is never left truncated or empty)."""
+    return write_json_atomic(path, result)

@@ -24,7 +24,7 @@ import torch
 
 from brainfit import metrics
 from brainfit.checkpoint import array_checksum
-from brainfit.data import Cohort, Preprocessing, sc_fc_baseline
+from brainfit.data import Cohort, Preprocessing, Subject, sc_fc_baseline
 from brainfit.data.preprocess import empirical_fc
 from brainfit.data.subject import CohortBatch
 from brainfit.losses import Objective, Targets, normalized_psd
@@ -120,8 +120,7 @@ class FitData:
             cohort=cohort, ids=cohort.ids, tr=tr, train_batch=train_batch, test_batch=test_batch,
             targets=targets, test_targets=test_targets,
             n_volumes=n_volumes, n_eval_volumes=n_eval,
-            checksums={s.id: array_checksum([s.weights, s.lengths, s.bold, s.fc_target])
-                       for s in cohort},
+            checksums={s.id: subject_checksum(s) for s in cohort},
             baselines=fc_baselines(train, test) if has_bold else fc_baselines(None, cohort),
             score_name=("held-out FC similarity" if has_bold else
                         "FC similarity to the targets (nothing held out)"),
@@ -258,6 +257,12 @@ def _two_fcd_windows(tr: float, objective: Objective, required: bool) -> int | N
         raise ValueError(f"loss.fcd_window / loss.fcd_step do not fit TR = {tr:g} s: {err}") \
             from None
     return w + s
+
+
+def subject_checksum(subject: Subject) -> str:
+    """SHA-256 of a subject's (preprocessed) weights, lengths, BOLD and FC target: what a
+    checkpoint stores per subject, so that a resumed fit or an evaluation sees the same data."""
+    return array_checksum([subject.weights, subject.lengths, subject.bold, subject.fc_target])
 
 
 #: the baselines of :func:`fc_baselines`, in the order they are reported
