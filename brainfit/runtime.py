@@ -1,6 +1,8 @@
-"""What every long computation shares: the divergence exceptions, the check, and progress bars."""
+"""What every long computation shares: the divergence exceptions, the checks, and progress bars."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from torch import Tensor
 
@@ -51,6 +53,20 @@ def check_finite(x: Tensor, what: str, fix: str) -> None:
     if bool(bad.any()):
         idx = bad.nonzero().flatten().tolist()
         raise SimulationDiverged(f"{what} (NaN/inf) in batch element(s) {idx[:10]}; {fix}", idx)
+
+
+def check_generator(generator: Any) -> None:
+    """Raise ``TypeError`` unless ``generator`` is a ``torch.Generator`` or None.
+
+    A seed is a common mistake: the message shows how to make a generator from it.
+    """
+    import torch
+
+    if generator is not None and not isinstance(generator, torch.Generator):
+        seed = generator if isinstance(generator, int) else 0
+        raise TypeError(f"generator must be a torch.Generator (or None), got "
+                        f"{type(generator).__name__} {generator!r}; to seed the simulation pass "
+                        f"generator=torch.Generator().manual_seed({seed})")
 
 
 def progress(total: int, enabled: bool, desc: str, unit: str, initial: int = 0,

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from brainfit.params import ParameterSet, ParamSpec
+from brainfit.runtime import check_generator
 
 #: 2 pi x 10 Hz in rad/ms: the default angular frequency of the alpha-band oscillators (harmonic,
 #: Van der Pol, Kuramoto)
@@ -181,7 +182,12 @@ class NeuralMass(nn.Module):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> Tensor:
-        """Random initial state, uniform within ``initial_range`` per variable: (B, S, N)."""
+        """Random initial state, uniform within ``initial_range`` per variable: (B, S, N).
+
+        Raises:
+            TypeError: ``generator`` is not a ``torch.Generator`` (a seed, say).
+        """
+        check_generator(generator)
         n = self.n_regions if n_regions is None else int(n_regions)
         ref = next(iter(self.parameters()), None)
         dtype = dtype or (ref.dtype if ref is not None else torch.get_default_dtype())
