@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 
@@ -60,8 +61,6 @@ def check_generator(generator: Any) -> None:
 
     A seed is a common mistake: the message shows how to make a generator from it.
     """
-    import torch
-
     if generator is not None and not isinstance(generator, torch.Generator):
         seed = generator if isinstance(generator, int) else 0
         raise TypeError(f"generator must be a torch.Generator (or None), got "
