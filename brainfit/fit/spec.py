@@ -207,33 +207,32 @@ class TrainerConfig:
     max_divergences: int = 3
 
     def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 0, "restarts": self.restarts >= 1,
-            "train_fraction": 0 < self.train_fraction < 1,
-            "burn_in": self.burn_in >= 0, "chunk": self.chunk > 0,
-            "noise_realisations": self.noise_realisations >= 1,
-            "eval_every": self.eval_every >= 0, "eval_seeds": self.eval_seeds >= 1,
-            "restart_spread": self.restart_spread >= 0,
-            "divergence_lr_factor": 0 < self.divergence_lr_factor < 1,
-            "max_divergences": self.max_divergences >= 0,
-        }
-        for key in ("dt", "eval_dt"):
-            if getattr(self, key) is not None:
-                checks[key] = getattr(self, key) > 0
-        for key in ("sim_seconds", "eval_seconds"):
-            if getattr(self, key) is not None:
-                checks[key] = getattr(self, key) > 0
-        if self.truncate is not None:
-            checks["truncate"] = self.truncate >= 1
-        if self.clip_grad is not None:
-            checks["clip_grad"] = self.clip_grad > 0
         if self.compile not in (True, False, "auto"):
             raise ValueError(f"trainer.compile must be true, false or auto, got {self.compile!r}")
         check_engine(self.engine)
-        bad = [k for k, ok in checks.items() if not ok]
+        bad = [f"trainer.{k}={getattr(self, k)} (must be {rule})"
+               for k, rule in TRAINER_RANGES.items()
+               if getattr(self, k) is not None and not _in_range(getattr(self, k), rule)]
         if bad:
-            raise ValueError(f"trainer settings out of range: "
-                             f"{ {k: getattr(self, k) for k in bad} }")
+            raise ValueError(f"trainer settings out of range: {'; '.join(bad)}")
+
+
+#: the valid values of the trainer's numeric settings (those that may be None are unchecked then)
+TRAINER_RANGES = {
+    "epochs": ">= 0", "restarts": ">= 1", "train_fraction": "in (0, 1)", "burn_in": ">= 0",
+    "chunk": "> 0", "noise_realisations": ">= 1", "eval_every": ">= 0", "eval_seeds": ">= 1",
+    "restart_spread": ">= 0", "divergence_lr_factor": "in (0, 1)", "max_divergences": ">= 0",
+    "dt": "> 0", "eval_dt": "> 0", "sim_seconds": "> 0", "eval_seconds": "> 0",
+    "truncate": ">= 1", "clip_grad": "> 0",
+}
+
+
+def _in_range(value: float, rule: str) -> bool:
+    """Whether ``value`` obeys ``rule``: ``">= x"``, ``"> x"`` or ``"in (0, 1)"`` (open)."""
+    if rule == "in (0, 1)":
+        return 0 < value < 1
+    op, bound = rule.split()
+    return value >= float(bound) if op == ">=" else value > float(bound)
 
 
 def build_simulator(spec: NetworkSpec, coupling: Any, bold: Any, weights: torch.Tensor,
