@@ -180,6 +180,11 @@ class TrainerConfig:
             every learning rate is multiplied by this factor before trying again.
         max_divergences: the fit stops (with the last good state saved) after this many such
             recoveries.
+        distributed: split the batch over the processes torchrun starts
+            (:mod:`brainfit.fit.distributed`): ``true``, ``false`` or ``auto`` (when torchrun's
+            environment names more than one process).
+        distributed_timeout: s a process waits for the others in a collective before failing
+            (a rank that died or hangs ends the job).
     """
 
     _target_: str = "brainfit.fit.TrainerConfig"
@@ -205,10 +210,14 @@ class TrainerConfig:
     compile: Any = "auto"
     divergence_lr_factor: float = 0.1
     max_divergences: int = 3
+    distributed: Any = "auto"
+    distributed_timeout: float = 600.0
 
     def __post_init__(self) -> None:
-        if self.compile not in (True, False, "auto"):
-            raise ValueError(f"trainer.compile must be true, false or auto, got {self.compile!r}")
+        for key in ("compile", "distributed"):
+            if getattr(self, key) not in (True, False, "auto"):
+                raise ValueError(f"trainer.{key} must be true, false or auto, got "
+                                 f"{getattr(self, key)!r}")
         check_engine(self.engine)
         bad = [f"trainer.{k}={getattr(self, k)} (must be {rule})"
                for k, rule in TRAINER_RANGES.items()
@@ -223,7 +232,7 @@ TRAINER_RANGES = {
     "chunk": "> 0", "noise_realisations": ">= 1", "eval_every": ">= 0", "eval_seeds": ">= 1",
     "restart_spread": ">= 0", "divergence_lr_factor": "in (0, 1)", "max_divergences": ">= 0",
     "dt": "> 0", "eval_dt": "> 0", "sim_seconds": "> 0", "eval_seconds": "> 0",
-    "truncate": ">= 1", "clip_grad": "> 0",
+    "truncate": ">= 1", "clip_grad": "> 0", "distributed_timeout": "> 0",
 }
 
 
