@@ -161,8 +161,8 @@ class BoldSimulator(nn.Module):
         key = (float(tr), float(dt), float(burn_in), float(self.bold.dt))
         if changes and key not in self._sampling_logged:
             self._sampling_logged.add(key)
-            log.info("TR %g s: %s, so that the BOLD head's steps divide TR and hold whole "
-                     "neural steps", tr, ", ".join(changes))
+            log.info("TR %g s: using %s (the BOLD head's steps divide TR and hold whole neural "
+                     "steps, the burn-in whole BOLD steps)", tr, ", ".join(changes))
         return bold_s, neural, burn
 
     def _chunk(self, state: NetworkState, duration: float, dt: float, period: float,

@@ -92,7 +92,8 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     else:
         log.warning("FCD KS is not scored: the scored sessions of %s are %d volumes (%g s at "
                     "TR = %g s), shorter than two FCD windows of the run's loss (fcd_window = "
-                    "%g s plus fcd_step = %g s)", cohort.name, T, T * tr, tr, window, step)
+                    "%g s plus fcd_step = %g s)", cohort.name or "the cohort", T, T * tr, tr,
+                    window, step)
     ev = Evaluator(Targets(fc=fc, fcd=fcd), tr, window, step, seeds,
                    first_seed=model.meta.get("eval_seed", 0))(
         lambda seed: model.simulate(n_volumes=T, seed=seed, dt=dt, tr=tr, filter_kwargs=filt))
