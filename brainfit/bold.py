@@ -653,8 +653,8 @@ class IdentityBold(BoldHead):
 
     Args:
         dt: seconds per drive sample the head receives (the network records the mean of its drive
-            over each); must divide TR and be a multiple of the neural step. The TR mean is exact
-            whatever dt, so a coarse dt costs nothing.
+            over each); at least the neural step (:func:`sampling_steps` fits it to the TR). The
+            TR mean is exact whatever dt, so a coarse dt costs nothing.
         n_regions, n_batch: accepted for the same factory signature as
             :class:`BalloonWindkessel` (the head has nothing per region or subject).
 
