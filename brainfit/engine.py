@@ -94,12 +94,19 @@ class NoiseStream:
         seed: the simulation's noise seed (from :class:`~brainfit.network.NetworkState`).
         shape: (B, S, N).
         dtype, device: of the draws.
+        rows: ``(offset, total)``: these B elements are rows ``offset .. offset + B - 1`` of a
+            batch of ``total`` (one process's share of a distributed fit): the draws are those
+            rows of the whole batch's draws, so a batch split over processes sees the numbers it
+            sees in one.
     """
 
     def __init__(self, seed: int, shape: tuple[int, ...], dtype: torch.dtype,
-                 device: torch.device) -> None:
+                 device: torch.device, rows: tuple[int, int] | None = None) -> None:
         self.seed, self.shape, self.dtype, self.device = int(seed), tuple(shape), dtype, device
-        numel = math.prod(self.shape)
+        self.rows = rows
+        full = self.shape if rows is None else (rows[1], *self.shape[1:])
+        self._full = full
+        numel = math.prod(full)
         self.per_block = 256
         while self.per_block > 1 and self.per_block * numel > (1 << 20):
             self.per_block //= 2
@@ -111,8 +118,10 @@ class NoiseStream:
 
     def block(self, q: int) -> Tensor:
         if self._block is None or self._block[0] != q:
-            draws = torch.randn((self.per_block, *self.shape), generator=self.generator(q),
+            draws = torch.randn((self.per_block, *self._full), generator=self.generator(q),
                                 dtype=self.dtype, device=self.device)
+            if self.rows is not None:
+                draws = draws[:, self.rows[0]:self.rows[0] + self.shape[0]].contiguous()
             self._block = (q, draws)
         return self._block[1]
 
@@ -255,8 +264,8 @@ class Plan:
         self.B, self.N, self.S = batch, net.n_regions, net.model.n_states
         self.C = net.coupling.channels
         ref = net.weights
-        self.stream = (NoiseStream(seed, (batch, self.S, self.N), ref.dtype, ref.device)
-                       if net.noise is not None else None)
+        self.stream = (NoiseStream(seed, (batch, self.S, self.N), ref.dtype, ref.device,
+                                   net.rows) if net.noise is not None else None)
         self.delays: _Delays | None = None
         self.block_len = MAX_BLOCK
         self._compiled = None

@@ -191,6 +191,10 @@ class BrainNetwork(nn.Module):
         super().__init__()
         self.engine = engine_lib.check_engine(engine)
         self.compile = bool(compile)
+        #: ``(offset, total)`` when this network's batch is rows ``offset ..`` of a batch of
+        #: ``total`` (one process's share of a distributed fit): initial states and noise are
+        #: those rows of the whole batch's draws (:class:`~brainfit.engine.NoiseStream`)
+        self.rows: tuple[int, int] | None = None
         if not isinstance(model, NeuralMass):
             raise TypeError(f"model must be a brainfit NeuralMass, got {type(model).__name__}")
         W = torch.as_tensor(weights, dtype=torch.get_default_dtype())
@@ -318,9 +322,12 @@ class BrainNetwork(nn.Module):
         """A fresh :class:`NetworkState` at t = 0 (random model state unless ``x0`` is given)."""
         B = self._batch(x0.shape[0] if batch is None and x0 is not None else batch)
         ref = self.weights
-        if x0 is None:
-            x0 = self.model.initial_state(B, self.n_regions, generator, dtype=ref.dtype,
-                                          device=ref.device)
+        rows = self.rows if self.rows is not None and x0 is None else None
+        if x0 is None:  # a share of a larger batch: its rows of that batch's draws
+            x0 = self.model.initial_state(B if rows is None else rows[1], self.n_regions,
+                                          generator, dtype=ref.dtype, device=ref.device)
+            if rows is not None:
+                x0 = x0[rows[0]:rows[0] + B]
         self.model.check_state(x0)
         if x0.shape[0] != B:
             raise ValueError(f"x0 has batch {x0.shape[0]}, expected {B}")
@@ -329,7 +336,7 @@ class BrainNetwork(nn.Module):
         noise_state = None
         if self.noise is not None:  # the stationary start of coloured noise: block -1 of the stream
             g = engine_lib.NoiseStream(seed, (), x0.dtype, ref.device).generator(-1)
-            noise_state = self.noise.init_state(x0.shape, x0.dtype, x0.device, g)
+            noise_state = self.noise.init_state(x0.shape, x0.dtype, x0.device, g, rows)
         return NetworkState(x=x0, step=0, seed=seed, noise=noise_state)
 
     def _batch(self, batch: int | None) -> int:
@@ -424,8 +431,8 @@ class BrainNetwork(nn.Module):
         model, B = self.model, state.x.shape[0]
         W = self.coupling_weights
         x, noise_state, step = state.x, state.noise, state.step
-        stream = (engine_lib.NoiseStream(state.seed, tuple(x.shape), x.dtype, x.device)
-                  if self.noise is not None else None)
+        stream = (engine_lib.NoiseStream(state.seed, tuple(x.shape), x.dtype, x.device,
+                                         self.rows) if self.noise is not None else None)
         if state.history is not None and state.history.dim() != 3:
             raise ValueError("the state's delay history comes from the fast engine; continue it "
                              "with engine='fast'")

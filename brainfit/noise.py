@@ -87,7 +87,13 @@ class Noise(nn.Module):
         return s[:, None] if s.dim() == 1 else s  # (S,) -> (S, 1)
 
     def init_state(self, shape: torch.Size, dtype: torch.dtype, device: torch.device,
-                   generator: torch.Generator | None = None) -> Tensor | None:
+                   generator: torch.Generator | None = None,
+                   rows: tuple[int, int] | None = None) -> Tensor | None:
+        """The noise process's state at t = 0 (None for white noise).
+
+        ``rows = (offset, total)``: ``shape[0]`` elements are those rows of a batch of ``total``
+        (:class:`~brainfit.engine.NoiseStream`), and get those rows of its draws.
+        """
         return None
 
     def increment(self, noise_state: Tensor | None, shape: torch.Size, dt: float,
@@ -138,9 +144,13 @@ class OrnsteinUhlenbeckNoise(Noise):
             raise ValueError(f"OU correlation time tau must be > 0 ms, got {tau}")
         self.tau = float(tau)
 
-    def init_state(self, shape, dtype, device, generator=None):
+    def init_state(self, shape, dtype, device, generator=None, rows=None):
         # start in the stationary distribution
-        return self.sigma_bsn().to(dtype) * self._randn(shape, generator, dtype, device)
+        full = shape if rows is None else (rows[1], *shape[1:])
+        xi = self._randn(full, generator, dtype, device)
+        if rows is not None:
+            xi = xi[rows[0]:rows[0] + shape[0]]
+        return self.sigma_bsn().to(dtype) * xi
 
     def apply(self, noise_state, xi, dt, sigma=None):
         sig = self.sigma_bsn() if sigma is None else sigma

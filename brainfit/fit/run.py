@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from brainfit.fit.build import components_from_config, instantiate, resolve_device, resolve_dtype
+from brainfit.fit.distributed import ProcessGroup, launched_by_torchrun
 from brainfit.fit.targets import BASELINES
 from brainfit.runtime import Interrupted
 
@@ -20,6 +21,9 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
 
     SIGTERM or SIGINT ends the process with exit code 143 or 130 (128 + the signal's number) once
     ``checkpoints/last.pt`` holds the last completed epoch; ``trainer.resume`` continues it.
+
+    Under torchrun (``trainer.distributed``), the processes split the batch
+    (:mod:`brainfit.fit.distributed`) and rank 0 writes the outputs, into its run directory.
 
     Args:
         cfg: the composed config (``conf/train.yaml`` and its groups).
@@ -36,18 +40,33 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    cohort = instantiate(cfg.data)
-    preprocessing = instantiate(cfg.data.preprocessing) if cfg.data.get("preprocessing") else None
-    trainer = Trainer(
-        cohort, components_from_config(cfg), instantiate(cfg.loss), instantiate(cfg.optim),
-        instantiate(cfg.trainer), out_dir,
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        seed=cfg.seed, device=device, dtype=dtype, preprocessing=preprocessing,
-        run_config=OmegaConf.to_container(cfg, resolve=True))
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    group = None
+    wanted = cfg.trainer.get("distributed", "auto")
+    if wanted is True or wanted == "auto" and launched_by_torchrun():
+        group = ProcessGroup(device, float(cfg.trainer.get("distributed_timeout", 600.0)))
+        device = group.device
+        out_dir = group.broadcast(str(out_dir))  # rank 0's run directory is the run's
+        group.check_same_config(run_config)
+        if not group.is_main:
+            logging.getLogger("brainfit").setLevel(logging.WARNING)
+        log.info("distributed fit: %d processes (%s)", group.world, group.backend)
     try:
+        cohort = instantiate(cfg.data)
+        preprocessing = (instantiate(cfg.data.preprocessing) if cfg.data.get("preprocessing")
+                         else None)
+        trainer = Trainer(
+            cohort, components_from_config(cfg), instantiate(cfg.loss), instantiate(cfg.optim),
+            instantiate(cfg.trainer), out_dir,
+            scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+            seed=cfg.seed, device=device, dtype=dtype, preprocessing=preprocessing,
+            run_config=run_config, group=group)
         result = trainer.fit()
     except Interrupted as err:  # the trainer logged what was saved
         raise SystemExit(err.exit_code) from None
+    finally:
+        if group is not None:
+            group.close()
     m = result["mean"]
     log.info("%s %.3f (baselines: %s); fit took %.0f s; outputs in %s", trainer.score_name,
              m["fc_similarity"], ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items()

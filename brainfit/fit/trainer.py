@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,14 @@ from brainfit import metrics
 from brainfit.data import Cohort, Preprocessing
 from brainfit.fit import memory
 from brainfit.fit.build import Components
-from brainfit.fit.evaluator import EVAL_SEED, Evaluator
+from brainfit.fit.distributed import ProcessGroup
+from brainfit.fit.evaluator import EVAL_SEED, Evaluation, Evaluator
 from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
 from brainfit.fit.targets import BASELINES, FitData
-from brainfit.losses import Objective, SimulatedBoldFilter
+from brainfit.losses import Objective, SimulatedBoldFilter, Targets
 from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged, progress
+from brainfit.simulator import BoldSimulator
 
 log = logging.getLogger("brainfit.fit")
 
@@ -73,6 +76,8 @@ class Trainer:
         device, dtype: where and in what precision to run.
         preprocessing: the data's preprocessing, mirrored on simulated BOLD.
         run_config: the resolved run config stored in checkpoints (for resume / load_fitted).
+        group: this process's place in a distributed fit (:mod:`brainfit.fit.distributed`), or
+            None: it simulates its share of the batch, and rank 0 writes the outputs.
     """
 
     def __init__(self, cohort: Cohort, components: Components, objective: Objective,
@@ -80,8 +85,11 @@ class Trainer:
                  scheduler: Callable | None = None, seed: int = 0,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                  preprocessing: Preprocessing | None = None,
-                 run_config: dict[str, Any] | None = None) -> None:
+                 run_config: dict[str, Any] | None = None,
+                 group: ProcessGroup | None = None) -> None:
         self.cfg, self.objective, self.spec = config, objective, components.spec
+        self.group = group
+        self.main = group is None or group.is_main
         self.dt = config.dt or self.spec.dt
         self.eval_dt = config.eval_dt or self.dt
         self.device, self.dtype = torch.device(device), dtype
@@ -96,10 +104,24 @@ class Trainer:
         R = config.restarts
         rep = lambda t: None if t is None else t.repeat_interleave(R, dim=0)  # noqa: E731
         self.maps = {k: rep(v) for k, v in data.train_batch.maps.items()}
-        self.simulator = build_simulator(
-            self.spec, components.coupling, components.bold, rep(data.train_batch.weights),
-            rep(data.train_batch.lengths), self.maps).to(device=self.device, dtype=self.dtype)
         self.elements = [(sid, r) for sid in self.ids for r in range(R)]
+        lo, hi = group.share(len(self.ids)) if group is not None else (0, len(self.ids))
+        self.rows = slice(lo * R, hi * R)  # this process's batch elements
+        build = lambda rows: build_simulator(  # noqa: E731
+            self.spec, components.coupling, components.bold,
+            rep(data.train_batch.weights)[rows], _rows(rep(data.train_batch.lengths), rows),
+            {k: v[rows] for k, v in self.maps.items()}).to(device=self.device, dtype=self.dtype)
+        self.simulator = build(self.rows)
+        self._whole: BoldSimulator | None = None  # the whole batch, for rank 0's outputs
+        self._per_element: set[str] = set()  # state entries with one row per batch element
+        if group is not None:
+            whole = build(slice(None))
+            local = self.simulator.state_dict()
+            self._per_element = {k for k, v in whole.state_dict().items()
+                                 if v.shape != local[k].shape}
+            self._whole = whole if self.main else None
+            self.simulator.network.rows = (self.rows.start, len(self.elements))
+        self.targets = _rows(data.targets, self.rows)
         self._set_engine()
         self._spread_restarts()
         params = [p for p in self.simulator.parameters() if p.requires_grad]
@@ -109,8 +131,8 @@ class Trainer:
         self.optimizer = optimizer(params)
         self.scheduler = scheduler(self.optimizer) if scheduler is not None else None
         self.filter = SimulatedBoldFilter(self.tr, **data.filter_kwargs)
-        self.evaluator = Evaluator(data.test_targets, self.tr, objective.fcd_window,
-                                   objective.fcd_step, config.eval_seeds)
+        self.evaluator = Evaluator(_rows(data.test_targets, self.rows), self.tr,
+                                   objective.fcd_window, objective.fcd_step, config.eval_seeds)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.best = {sid: self.ids.index(sid) * R for sid in self.ids}
@@ -141,10 +163,12 @@ class Trainer:
                 continue
             for name, spec in pset.specs.items():
                 if spec.trainable and spec.scope in ("subject", "subject_regional"):
-                    raw = pset.raw[name]
-                    noise = torch.randn(raw.shape, generator=self.generator, device=self.device,
-                                        dtype=raw.dtype) * self.cfg.restart_spread
-                    first = (torch.arange(raw.shape[0], device=self.device) % R == 0)
+                    raw = pset.raw[name]  # this process's rows of the whole batch's draws
+                    B = len(self.elements)
+                    noise = torch.randn((B, *raw.shape[1:]), generator=self.generator,
+                                        device=self.device, dtype=raw.dtype)[self.rows]
+                    noise = noise * self.cfg.restart_spread
+                    first = (torch.arange(B, device=self.device)[self.rows] % R == 0)
                     noise[first] = 0
                     with torch.no_grad():
                         raw.add_(noise)
@@ -159,8 +183,8 @@ class Trainer:
             log.info("engine: fast, compiled (%d steps a simulation; the first one compiles)",
                      steps)
         need = memory.training_step_bytes(
-            net, len(self.elements), self.dt, steps * self.dt / 1000.0, self.simulator.bold.dt,
-            cfg.chunk, cfg.checkpoint_chunks)
+            net, self.rows.stop - self.rows.start, self.dt, steps * self.dt / 1000.0,
+            self.simulator.bold.dt, cfg.chunk, cfg.checkpoint_chunks)
         log.info("memory: about %.2f GiB per training step (%s engine)", need / 2**30,
                  cfg.engine)
         memory.check_fits(need, memory.available_bytes(self.device), cfg.engine,
@@ -236,17 +260,51 @@ class Trainer:
             StepDiverged: the simulation, the loss, a gradient or a parameter became NaN/inf; the
                 parameters may already have moved (:meth:`fit` goes back to the last good state).
         """
-        cfg = self.cfg
         self.simulator.train()
         self.optimizer.zero_grad(set_to_none=True)
         before = self._snapshot()
+        total, parts_sum, loss = self._agreed(self._forward_backward)
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if self.group is not None:  # every rank now holds the whole batch's gradient
+            self.group.all_reduce_([p.grad for n, p in self.simulator.named_parameters()
+                                    if p.grad is not None and n not in self._per_element])
+        self._agreed(lambda: self._require_finite(lambda p: p.grad, "the gradient is NaN/inf "
+                                                  "for {}"))
+        self._good = before  # this state simulated and differentiated to finite numbers
+        lb = total.detach()
+        self.element_loss = lb if self.element_loss is None else 0.7 * self.element_loss + 0.3 * lb
+        gnorm = self._clip(params)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self._agreed(lambda: self._require_finite(lambda p: p, "the optimiser step made {} "
+                                                  "NaN/inf"))
+        self.epoch += 1
+        names = list(parts_sum)
+        values = [loss.item()] + [float(parts_sum[k].sum()) for k in names]
+        if self.group is not None:
+            values = self.group.sum(values)
+            values = [values[0]] + [v / len(self.elements) for v in values[1:]]
+        else:
+            values = [values[0]] + [float(parts_sum[k].mean()) for k in names]
+        row = {"epoch": self.epoch, "loss": values[0], "grad_norm": float(gnorm),
+               "lr": self.optimizer.param_groups[0]["lr"]}
+        row.update({f"loss/{k}": v for k, v in zip(names, values[1:])})
+        if "fc_corr" in parts_sum:
+            row["fc_similarity"] = 1 - row["loss/fc_corr"]
+        return row
+
+    def _forward_backward(self) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """Simulate, score and differentiate this process's elements: (per-element loss, its
+        parts, the loss differentiated: the batch mean, or this share's sum over the whole
+        batch's size)."""
+        cfg = self.cfg
         total = 0.0
         parts_sum: dict[str, Tensor] = {}
         try:
             for _ in range(cfg.noise_realisations):
                 y = self.simulate(self.data.n_volumes, self.dt, self.generator)
-                loss_b, parts = self.objective(y, self.tr, self.data.targets,
-                                               self.prior_values())
+                loss_b, parts = self.objective(y, self.tr, self.targets, self.prior_values())
                 total = total + loss_b / cfg.noise_realisations
                 for k, v in parts.items():
                     parts_sum[k] = parts_sum.get(k, 0) + v.detach() / cfg.noise_realisations
@@ -257,32 +315,52 @@ class Trainer:
             penalty = conn.penalty()
             total = total + penalty
             parts_sum["connectivity_prior"] = penalty.detach()
-        loss = total.mean()
-        if not torch.isfinite(loss):
+        loss = total.mean() if self.group is None else total.sum() / len(self.elements)
+        if not torch.isfinite(total).all():
             bad = (~torch.isfinite(total.detach())).nonzero().flatten().tolist()
-            raise StepDiverged(f"the loss is {loss.item()}", bad)
+            raise StepDiverged(f"the loss is {total.detach().mean().item()}", bad)
         loss.backward()
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        bad_grads = self._non_finite(lambda p: p.grad)
-        if bad_grads:
-            raise StepDiverged(f"the gradient is NaN/inf for {bad_grads}")
-        self._good = before  # this state simulated and differentiated to finite numbers
-        lb = total.detach()
-        self.element_loss = lb if self.element_loss is None else 0.7 * self.element_loss + 0.3 * lb
-        gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad or float("inf"))
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        bad_params = self._non_finite(lambda p: p)
-        if bad_params:
-            raise StepDiverged(f"the optimiser step made {bad_params} NaN/inf")
-        self.epoch += 1
-        row = {"epoch": self.epoch, "loss": loss.item(), "grad_norm": float(gnorm),
-               "lr": self.optimizer.param_groups[0]["lr"]}
-        row.update({f"loss/{k}": float(v.mean()) for k, v in parts_sum.items()})
-        if "fc_corr" in parts_sum:
-            row["fc_similarity"] = 1 - row["loss/fc_corr"]
-        return row
+        return total, parts_sum, loss
+
+    def _clip(self, params: list[Tensor]) -> float:
+        """Clip the gradients' norm to ``trainer.clip_grad``; returns the norm before."""
+        max_norm = self.cfg.clip_grad or float("inf")
+        if self.group is None:
+            return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        sq = [0.0, 0.0]  # replicated, this share's
+        for n, p in self.simulator.named_parameters():
+            if p.grad is not None:
+                sq[n in self._per_element] += float(p.grad.double().pow(2).sum())
+        norm = math.sqrt(sq[0] + self.group.sum([sq[1]])[0])
+        coef = min(1.0, max_norm / (norm + 1e-6))
+        if coef < 1.0:
+            for p in params:
+                if p.grad is not None:
+                    p.grad.mul_(coef)
+        return norm
+
+    def _require_finite(self, value: Callable[[Tensor], Tensor | None], message: str) -> None:
+        bad = self._non_finite(value)
+        if bad:
+            raise StepDiverged(message.format(bad))
+
+    def _agreed(self, fn: Callable[[], Any]) -> Any:
+        """``fn()``; in a distributed fit, a divergence on any rank raises on every rank (with the
+        whole batch's element numbers), so that all take the same way out."""
+        if self.group is None:
+            return fn()
+        out, report = None, None
+        try:
+            out = fn()
+        except (StepDiverged, SimulationDiverged) as err:
+            report = (type(err).__name__, str(err), [b + self.rows.start for b in err.elements])
+        failed = [r for r in self.group.gather(report) if r is not None]
+        if failed:
+            kind = StepDiverged if any(r[0] == "StepDiverged" for r in failed) \
+                else SimulationDiverged
+            raise kind("; ".join(dict.fromkeys(r[1] for r in failed)),
+                       sorted(b for r in failed for b in r[2]))
+        return out
 
     def _non_finite(self, value: Callable[[Tensor], Tensor | None]) -> list[str]:
         """Names of the trainable parameters whose ``value(p)`` holds NaN/inf."""
@@ -327,7 +405,7 @@ class Trainer:
         if good is not None:
             self._restore(good)
             what += "; " + _largest_changes(self.simulator.param_table(), current,
-                                            self.elements, self.data.cohort.labels)
+                                            self.elements[self.rows], self.data.cohort.labels)
         if good is None or self.divergences > cfg.max_divergences:
             if good is not None:
                 self.save("last.pt")
@@ -356,12 +434,16 @@ class Trainer:
         self.simulator.eval()
         evaluator = self.evaluator
         if seeds is not None and seeds != evaluator.seeds:
-            evaluator = Evaluator(self.data.test_targets, self.tr, evaluator.fcd_window,
+            evaluator = Evaluator(evaluator.targets, self.tr, evaluator.fcd_window,
                                   evaluator.fcd_step, seeds)
-        ev = evaluator(self._eval_simulation)
+        ev = self._agreed(lambda: evaluator(self._eval_simulation))
+        if self.group is not None:  # the whole batch's scores
+            ev = Evaluation({k: self._gather_rows(v) for k, v in ev.scores.items()},
+                            self._gather_rows(ev.fc))
         R = self.cfg.restarts
         score = ev.score
-        train_loss = self.element_loss if self.element_loss is not None else -score
+        train_loss = (self._gather_rows(self.element_loss) if self.element_loss is not None
+                      else -score)
         best = {sid: s * R + int(train_loss[s * R:(s + 1) * R].argmin()) for s, sid in
                 enumerate(self.ids)}
         per_subject = {}
@@ -397,7 +479,8 @@ class Trainer:
         """
         cfg = self.cfg
         start = time.time()
-        bar = progress(cfg.epochs, cfg.progress, "fit", "epoch", initial=self.epoch, leave=True)
+        bar = progress(cfg.epochs, cfg.progress and self.main, "fit", "epoch", initial=self.epoch,
+                       leave=True)
         log.info("fitting %d subjects x %d restarts (%d regions) for %d epochs on %s",
                  len(self.ids), cfg.restarts, self.data.train_batch.weights.shape[-1],
                  cfg.epochs, self.device)
@@ -441,7 +524,8 @@ class Trainer:
                 self.history.append(row)
                 if evaluated:  # this state simulated finitely too
                     self._good = self._snapshot()
-                self.outputs.log(row, self.simulator)
+                if self.main:
+                    self.outputs.log(row, self.simulator)
                 self.save("last.pt")
                 if bar is not None:
                     bar.update(1)
@@ -455,7 +539,8 @@ class Trainer:
                 continue
             if self.history:
                 self.history[-1] = row
-                self.outputs.log(row, self.simulator)
+                if self.main:
+                    self.outputs.log(row, self.simulator)
             return
 
     @contextlib.contextmanager
@@ -498,8 +583,8 @@ class Trainer:
             "brainfit_version": brainfit.__version__,
             "epoch": self.epoch,
             "config": self.run_config,
-            "model_state": self.simulator.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model_state": self._whole_rows(self.simulator.state_dict()),
+            "optimizer": self._whole_optimizer_state(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": {"generator": self.generator.get_state(), "torch": torch.get_rng_state(),
                     "numpy": _numpy_rng_state(), "python": random.getstate()},
@@ -507,7 +592,8 @@ class Trainer:
             "elements": self.elements,
             "best": self.best,
             "best_score": self.best_score,
-            "element_loss": self.element_loss,
+            "element_loss": (None if self.element_loss is None
+                             else self._gather_rows(self.element_loss)),
             "history": self.history,
             "divergences": self.divergences,
             "finished": self.finished,
@@ -524,7 +610,8 @@ class Trainer:
         that arrives meanwhile is acted on once the file is whole."""
         self._saving = True
         try:
-            path = self.outputs.save(self.state(), name)
+            state = self.state()  # in a distributed fit, every rank takes part
+            path = self.outputs.save(state, name) if self.main else self.outputs.checkpoints / name
         finally:
             self._saving = False
         if name == "last.pt":
@@ -560,7 +647,7 @@ class Trainer:
         if changed:
             log.info("resuming %s with changed settings: %s", path,
                      ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()))
-        self.simulator.load_state_dict(ckpt["model_state"])
+        self.simulator.load_state_dict(self._my_rows(ckpt["model_state"]))
         self._resume_optimizer(ckpt, changed)
         rng = ckpt["rng"]
         self.generator.set_state(rng["generator"])
@@ -574,7 +661,7 @@ class Trainer:
         self.divergences = int(ckpt.get("divergences", 0))
         self.element_loss = ckpt.get("element_loss")
         if self.element_loss is not None:
-            self.element_loss = self.element_loss.to(self.device)
+            self.element_loss = self.element_loss[self.rows].to(self.device)
         self._saved_epoch = done
         log.info("resumed from %s at epoch %d", path, self.epoch)
 
@@ -586,7 +673,7 @@ class Trainer:
                         *changed["optim._target_"])
         else:
             ours = {k: copy.deepcopy(v) for k, v in self.optimizer.defaults.items()}
-            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.optimizer.load_state_dict(self._my_optimizer_state(ckpt["optimizer"]))
             if any(k.startswith("optim.") for k in changed):
                 for group in self.optimizer.param_groups:
                     group.update({k: v for k, v in ours.items() if k in group})
@@ -601,6 +688,58 @@ class Trainer:
         if hasattr(self.scheduler, "base_lrs"):
             self.scheduler.base_lrs = [g.get("initial_lr", g["lr"])
                                        for g in self.optimizer.param_groups]
+
+    # -- a distributed fit's shares -------------------------------------------------------------
+    def _gather_rows(self, local: Tensor) -> Tensor:
+        """The whole batch's rows of a per-element tensor that this process holds its rows of."""
+        if self.group is None:
+            return local
+        parts = self.group.gather(local.detach().cpu())
+        return torch.cat(parts).to(local.device)
+
+    def _whole_rows(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """A state dict of the whole batch from this process's (collective)."""
+        if self.group is None:
+            return state
+        return {k: self._gather_rows(v) if k in self._per_element else v
+                for k, v in state.items()}
+
+    def _my_rows(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """This process's rows of a whole-batch state dict."""
+        if self.group is None:
+            return state
+        return {k: v[self.rows] if k in self._per_element else v for k, v in state.items()}
+
+    def _trainable_names(self) -> list[str]:
+        return [n for n, p in self.simulator.named_parameters() if p.requires_grad]
+
+    def _whole_optimizer_state(self) -> dict[str, Any]:
+        state = self.optimizer.state_dict()
+        if self.group is None:
+            return state
+        names = self._trainable_names()
+        return {**state, "state": {i: {k: self._gather_rows(v) if names[i] in self._per_element
+                                       and torch.is_tensor(v) and v.dim() > 0 else v
+                                       for k, v in st.items()}
+                                   for i, st in state["state"].items()}}
+
+    def _my_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        if self.group is None:
+            return state
+        names = self._trainable_names()
+        return {**state, "state": {i: {k: v[self.rows] if names[i] in self._per_element
+                                       and torch.is_tensor(v) and v.dim() > 0 else v
+                                       for k, v in st.items()}
+                                   for i, st in state["state"].items()}}
+
+    def _whole_simulator(self) -> BoldSimulator | None:
+        """The fitted model of the whole batch (rank 0; None on the others; collective)."""
+        if self.group is None:
+            return self.simulator
+        state = self._whole_rows(self.simulator.state_dict())
+        if self._whole is not None:
+            self._whole.load_state_dict(state)
+        return self._whole
 
     # -- exports ---------------------------------------------------------------------------------
     def export(self, elapsed: float) -> dict[str, Any]:
@@ -619,31 +758,40 @@ class Trainer:
         }
         best = list(self.best.values())
         fc_sim = ev["fc_sim"][best]
-        rows = self.outputs.export(result, self.simulator, self.elements, self.best,
+        tt = data.test_targets
+        per_subject = lambda t: {sid: t[s * R].cpu().numpy()  # noqa: E731
+                                 for s, sid in enumerate(self.ids)}
+        fcd = None
+        if tt.fcd is not None:
+            try:
+                fcd = (per_subject(tt.fcd), self._simulated_fcd(best))
+            except SimulationDiverged as err:
+                log.warning("could not simulate the FCD figure: %s", err)
+        whole = self._whole_simulator()  # collective: every rank has reached this point
+        if not self.main:
+            return result
+        rows = self.outputs.export(result, whole, self.elements, self.best,
                                    data.cohort.labels, fc_sim, EVAL_SEED, data.n_eval_volumes)
-        net = self.simulator.network
+        net = whole.network
         if net.connectivity is not None:
             with torch.no_grad():
                 self.outputs.export_connectivity(
                     self.ids, net.weights.expand(len(self.elements), -1, -1)[best],
                     net.coupling_weights.expand(len(self.elements), -1, -1)[best],
                     data.cohort.labels)
-        tt = data.test_targets
-        per_subject = lambda t: {sid: t[s * R].cpu().numpy()  # noqa: E731
-                                 for s, sid in enumerate(self.ids)}
         self.outputs.figures(
             rows, per_subject(tt.fc),
             {sid: fc_sim[s].cpu().numpy() for s, sid in enumerate(self.ids)},
             ev["subjects"], self.history, data.cohort.labels,
-            fcd=None if tt.fcd is None else lambda: (per_subject(tt.fcd),
-                                                     self._simulated_fcd(best)))
+            fcd=None if fcd is None else lambda: fcd)
         return result
 
     @torch.no_grad()
     def _simulated_fcd(self, best: list[int]) -> dict[str, np.ndarray]:
         """FCD values of the best restarts, first evaluation seed."""
-        y = self._eval_simulation(EVAL_SEED)
-        fcd = metrics.fcd_values(y, self.tr, self.objective.fcd_window, self.objective.fcd_step)
+        y = self._agreed(lambda: self._eval_simulation(EVAL_SEED))
+        fcd = self._gather_rows(metrics.fcd_values(y, self.tr, self.objective.fcd_window,
+                                                   self.objective.fcd_step))
         return {sid: fcd[best[s]].cpu().numpy() for s, sid in enumerate(self.ids)}
 
 
@@ -682,6 +830,15 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def _rows(value: Any, rows: slice) -> Any:
+    """``rows`` of a per-element tensor, list or :class:`~brainfit.losses.Targets` (None: None)."""
+    if value is None:
+        return None
+    if isinstance(value, Targets):
+        return Targets(**{f.name: _rows(getattr(value, f.name), rows) for f in fields(value)})
+    return value[rows]
 
 
 def _numpy_rng_state() -> dict[str, Any]:
