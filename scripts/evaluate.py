@@ -13,12 +13,14 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from brainfit.fit.cli import run_app, user_errors
 from brainfit.fit.evaluate import evaluate_run, format_table, write_json
 
 log = logging.getLogger("brainfit.evaluate")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@user_errors
 def main(cfg: DictConfig) -> float:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -31,4 +33,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_app(main)

@@ -11,13 +11,16 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from brainfit.fit.cli import check_simulate_config, run_app, user_errors
 from brainfit.fit.evaluate import simulate_run
 
 log = logging.getLogger("brainfit.simulate")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="simulate")
+@user_errors
 def main(cfg: DictConfig) -> None:
+    check_simulate_config(cfg)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     path = simulate_run(cfg.run, cfg.checkpoint, cfg.seconds, cfg.seed, cfg.dt, cfg.all_restarts,
@@ -26,4 +29,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_app(main)

@@ -13,14 +13,17 @@ import hydra
 from omegaconf import DictConfig
 
 from brainfit.fit import register_configs, run
+from brainfit.fit.cli import check_train_config, run_app, user_errors
 
 register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@user_errors
 def main(cfg: DictConfig) -> float:
+    check_train_config(cfg)
     return run(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    run_app(main)

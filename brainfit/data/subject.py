@@ -177,7 +177,8 @@ class Subject:
                 if b.shape[0] == n:
                     raise DataError(
                         f"{where_b}: bold has shape {tuple(b.shape)}, which looks like (N, T) "
-                        f"with N = {n} regions first; brainfit wants time first: pass bold.T"
+                        f"with N = {n} regions first; brainfit wants time first: pass bold.T (or "
+                        f"bold_layout='NT' to load_arrays, data.bold_layout=NT)"
                     )
                 raise DataError(
                     f"{where_b}: the structural connectome{self._also('weights', 'bold')} has {n} "

@@ -13,6 +13,8 @@ One job per module:
   ``scripts/simulate.py``);
 - :mod:`~brainfit.fit.memory`: the memory a training step needs, checked before a fit starts;
 - :mod:`~brainfit.fit.run`: the body of ``scripts/train.py``.
+- :mod:`~brainfit.fit.cli`: the scripts' command line (bad input ends in one ``error:`` line and
+  exit code 2; the config checks before anything is loaded).
 - :mod:`~brainfit.fit.sweep`: the table that ends a Hydra sweep (``sweep_summary.csv``).
 """
 
