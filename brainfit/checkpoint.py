@@ -160,7 +160,10 @@ def fitted_rows(simulator: BoldSimulator, elements: list[tuple[str, int]],
 
     Group-level parameters (``global``, ``regional``, ``map``) are repeated for every subject so
     the table is complete per subject; ``scope`` tells them apart. Non-regional parameters have
-    an empty region.
+    an empty region. ``low``/``high`` are the bounds the fit kept the value in (None where
+    unbounded); ``regime`` is the value where the model changes regime (the Hopf bifurcation
+    ``a = 0``; None for most parameters), drawn by :func:`brainfit.plotting.plot_parameters` and
+    not written to the CSV.
     """
     table = simulator.param_table()
     rows = []
@@ -177,15 +180,20 @@ def fitted_rows(simulator: BoldSimulator, elements: list[tuple[str, int]],
                 "unit": r["unit"],
                 "scope": r["scope"],
                 "trainable": r["trainable"],
+                "low": r.get("low"),
+                "high": r.get("high"),
+                "regime": r.get("regime"),
             })
     return rows
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """The fitted-parameter table, written with :func:`write_atomic`."""
-    fields = ["subject", "region", "parameter", "value", "unit", "scope", "trainable"]
+    """The fitted-parameter table, written with :func:`write_atomic` (keys of the rows outside
+    its columns, such as ``regime``, are left out)."""
+    fields = ["subject", "region", "parameter", "value", "unit", "scope", "trainable", "low",
+              "high"]
     buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=fields)
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
     return write_text(path, buf.getvalue())

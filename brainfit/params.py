@@ -65,6 +65,9 @@ class ParamSpec:
         trainable: Whether the optimiser may change it.
         scope: One of :data:`SCOPES`.
         doc: One line on what it is.
+        regime: The value at which the model changes regime (a bifurcation), or None: the Hopf
+            model's ``a = 0`` divides a noise-driven fixed point from a limit cycle. Figures draw
+            it beside fitted values.
     """
 
     default: float
@@ -74,6 +77,7 @@ class ParamSpec:
     trainable: bool = False
     scope: str = "global"
     doc: str = ""
+    regime: float | None = None
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -389,9 +393,11 @@ class ParameterSet(nn.Module):
                 )
 
     def table(self, prefix: str = "") -> list[dict[str, Any]]:
-        """Every value in natural units: rows of ``{name, scope, batch, region, value, unit}``.
+        """Every value in natural units: rows of ``{parameter, scope, unit, trainable, low, high,
+        regime, batch, region, value}``.
 
-        ``batch`` and ``region`` are None where the scope does not vary along them.
+        ``batch`` and ``region`` are None where the scope does not vary along them; ``low`` and
+        ``high`` are the bounds (None where unbounded), ``regime`` the spec's regime boundary.
         """
         rows = []
         with torch.no_grad():
@@ -399,7 +405,8 @@ class ParameterSet(nn.Module):
                 v = self.natural(name).detach().double().cpu()
                 full = prefix + name
                 base = {"parameter": full, "scope": spec.scope, "unit": spec.unit,
-                        "trainable": spec.trainable}
+                        "trainable": spec.trainable, "low": spec.low, "high": spec.high,
+                        "regime": spec.regime}
                 if v.dim() == 0:
                     rows.append({**base, "batch": None, "region": None, "value": v.item()})
                 elif spec.scope == "subject":

@@ -74,7 +74,8 @@ class StuartLandau(NeuralMass):
     bold_drive = "x"
     initial_range = {"x": (-0.5, 0.5), "y": (-0.5, 0.5)}
     param_specs = {
-        "a": ParamSpec(0.25, "1/ms", low=-2.0, high=2.0, doc="bifurcation parameter"),
+        "a": ParamSpec(0.25, "1/ms", low=-2.0, high=2.0, doc="bifurcation parameter",
+                       regime=0.0),
         "omega": ParamSpec(0.2, "rad/ms", low=0.0, high=2.0, doc="angular frequency"),
         "gamma": ParamSpec(1.0, "1/ms", low=0.0, high=10.0, doc="amplitude saturation"),
         "beta": ParamSpec(0.0, "rad/ms", low=-10.0, high=10.0, doc="shear"),
