@@ -173,3 +173,12 @@ def test_more_processes_than_subjects_is_refused(tmp_path):
     out = res.stdout + res.stderr
     assert "4 processes for 2 subjects" in out and "--nproc_per_node" in out
     assert not (tmp_path / "many" / "checkpoints").exists()
+
+
+def test_streaming_subjects_through_the_fit_in_batches_is_the_same_fit(runs, tmp_path):
+    """trainer.batch_subjects: windows of 1 and 2 subjects (of 3, with 2 restarts each) add up
+    to the gradient of the whole batch; every subject keeps its own parameters."""
+    for k in (1, 2):
+        out = _single(tmp_path / f"b{k}", "trainer.epochs=2", f"trainer.batch_subjects={k}")
+        _close(runs["single"], out)
+        assert _files(out) == _files(runs["single"])

@@ -180,6 +180,10 @@ class TrainerConfig:
             every learning rate is multiplied by this factor before trying again.
         max_divergences: the fit stops (with the last good state saved) after this many such
             recoveries.
+        batch_subjects: simulate this many subjects (with their restarts) at a time and add up
+            their gradients before each optimiser step (None: the whole cohort, or a process's
+            share, at once). The fit is the same (to rounding); memory follows the batch, not the
+            cohort, while every subject keeps its parameters.
         distributed: split the batch over the processes torchrun starts
             (:mod:`brainfit.fit.distributed`): ``true``, ``false`` or ``auto`` (when torchrun's
             environment names more than one process).
@@ -210,6 +214,7 @@ class TrainerConfig:
     compile: Any = "auto"
     divergence_lr_factor: float = 0.1
     max_divergences: int = 3
+    batch_subjects: int | None = None
     distributed: Any = "auto"
     distributed_timeout: float = 600.0
 
@@ -233,6 +238,7 @@ TRAINER_RANGES = {
     "restart_spread": ">= 0", "divergence_lr_factor": "in (0, 1)", "max_divergences": ">= 0",
     "dt": "> 0", "eval_dt": "> 0", "sim_seconds": "> 0", "eval_seconds": "> 0",
     "truncate": ">= 1", "clip_grad": "> 0", "distributed_timeout": "> 0",
+    "batch_subjects": ">= 1",
 }
 
 

@@ -39,7 +39,7 @@ from brainfit.fit.distributed import ProcessGroup
 from brainfit.fit.evaluator import EVAL_SEED, Evaluation, Evaluator
 from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
-from brainfit.fit.targets import BASELINES, FitData
+from brainfit.fit.targets import BASELINES, FitData, n_windows
 from brainfit.losses import Objective, SimulatedBoldFilter, Targets
 from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged, progress
 from brainfit.simulator import BoldSimulator
@@ -111,16 +111,24 @@ class Trainer:
             self.spec, components.coupling, components.bold,
             rep(data.train_batch.weights)[rows], _rows(rep(data.train_batch.lengths), rows),
             {k: v[rows] for k, v in self.maps.items()}).to(device=self.device, dtype=self.dtype)
+        # the share's parameters (what the optimiser steps); it simulates the share itself unless
+        # trainer.batch_subjects streams the share through runners, a window of subjects at a time
         self.simulator = build(self.rows)
+        per = (config.batch_subjects or hi - lo) * R
+        self.windows = [slice(a, min(a + per, self.rows.stop))
+                        for a in range(self.rows.start, self.rows.stop, per)]
+        self._runners: dict[int, BoldSimulator] = {}
         self._whole: BoldSimulator | None = None  # the whole batch, for rank 0's outputs
         self._per_element: set[str] = set()  # state entries with one row per batch element
-        if group is not None:
-            whole = build(slice(None))
-            local = self.simulator.state_dict()
+        if group is not None or len(self.windows) > 1:
+            whole, one = build(slice(None)), build(slice(0, R)).state_dict()
             self._per_element = {k for k, v in whole.state_dict().items()
-                                 if v.shape != local[k].shape}
-            self._whole = whole if self.main else None
+                                 if v.shape != one[k].shape}
+            self._whole = whole if self.main and group is not None else None
             self.simulator.network.rows = (self.rows.start, len(self.elements))
+        if len(self.windows) > 1:
+            for w in self.windows:
+                self._runners.setdefault(w.stop - w.start, build(w))
         self.targets = _rows(data.targets, self.rows)
         self._set_engine()
         self._spread_restarts()
@@ -176,14 +184,16 @@ class Trainer:
     def _set_engine(self) -> None:
         """``trainer.engine`` and ``trainer.compile`` (``auto``: compile long simulations)."""
         cfg, net = self.cfg, self.simulator.network
-        net.engine = cfg.engine
         steps = (cfg.burn_in + self.data.n_volumes * self.tr) * 1000.0 / self.dt
-        net.compile = bool(steps >= COMPILE_STEPS if cfg.compile == "auto" else cfg.compile)
+        for sim in (self.simulator, *self._runners.values()):
+            sim.network.engine = cfg.engine
+            sim.network.compile = bool(steps >= COMPILE_STEPS if cfg.compile == "auto"
+                                       else cfg.compile)
         if net.compile and cfg.engine == "fast":
             log.info("engine: fast, compiled (%d steps a simulation; the first one compiles)",
                      steps)
         need = memory.training_step_bytes(
-            net, self.rows.stop - self.rows.start, self.dt, steps * self.dt / 1000.0,
+            net, max(w.stop - w.start for w in self.windows), self.dt, steps * self.dt / 1000.0,
             self.simulator.bold.dt, cfg.chunk, cfg.checkpoint_chunks)
         log.info("memory: about %.2f GiB per training step (%s engine)", need / 2**30,
                  cfg.engine)
@@ -191,16 +201,53 @@ class Trainer:
                           cfg.checkpoint_chunks)
 
     # -- one step --------------------------------------------------------------------------------
-    def simulate(self, n_volumes: int, dt: float, generator: torch.Generator) -> Tensor:
+    def simulate(self, n_volumes: int, dt: float, generator: torch.Generator,
+                 simulator: BoldSimulator | None = None) -> Tensor:
+        """Filtered BOLD (B, T, N) of ``simulator`` (default: the trainer's)."""
         cfg = self.cfg
-        with self._tune_feedback_inhibition():
-            y = self.simulator(n_volumes, self.tr, dt, burn_in=cfg.burn_in, chunk=cfg.chunk,
-                               generator=generator, checkpoint=cfg.checkpoint_chunks,
-                               truncate=cfg.truncate)
+        sim = self.simulator if simulator is None else simulator
+        with self._tune_feedback_inhibition(sim):
+            y = sim(n_volumes, self.tr, dt, burn_in=cfg.burn_in, chunk=cfg.chunk,
+                    generator=generator, checkpoint=cfg.checkpoint_chunks, truncate=cfg.truncate)
         return self.filter(y)
 
+    def _windows(self) -> Iterator[tuple[BoldSimulator, slice]]:
+        """``(simulator, rows)`` for each window of this process's elements: the trainer's
+        simulator and its share, or (``trainer.batch_subjects``) a runner loaded with a window's
+        rows of the share's parameters and data."""
+        if not self._runners:
+            yield self.simulator, self.rows
+            return
+        share = self.simulator.state_dict()
+        for w in self.windows:
+            local = slice(w.start - self.rows.start, w.stop - self.rows.start)
+            runner = self._runners[w.stop - w.start]
+            runner.load_state_dict({k: v[local] if k in self._per_element else v
+                                    for k, v in share.items()})
+            runner.network.rows = (w.start, len(self.elements))
+            runner.train(self.simulator.training)
+            yield runner, w
+
+    def _accumulate(self, runner: BoldSimulator, rows: slice) -> None:
+        """Add a runner's gradients to the share's parameters (its rows of per-element ones)."""
+        if runner is self.simulator:
+            return
+        mine = dict(self.simulator.named_parameters())
+        local = slice(rows.start - self.rows.start, rows.stop - self.rows.start)
+        for name, p in runner.named_parameters():
+            if p.grad is None:
+                continue
+            q = mine[name]
+            if q.grad is None:
+                q.grad = torch.zeros_like(q)
+            if name in self._per_element:
+                q.grad[local] += p.grad
+            else:
+                q.grad += p.grad
+        runner.zero_grad(set_to_none=True)
+
     @contextlib.contextmanager
-    def _tune_feedback_inhibition(self) -> Iterator[None]:
+    def _tune_feedback_inhibition(self, sim: BoldSimulator) -> Iterator[None]:
         """Deco 2014's FIC for the current G: the simulation inside the block reads J_i(G, ...).
 
         J_i is re-tuned so that r_E sits at the target at the network's FIC fixed point (S_E = S_E*
@@ -222,7 +269,7 @@ class Trainer:
         if self.spec.feedback_inhibition is None:
             yield
             return
-        net = self.simulator.network
+        net = sim.network
         if net.coupling.name != "linear":
             raise ValueError("feedback_inhibition assumes a linear coupling (coupling=linear)")
         if torch.is_grad_enabled() and self.cfg.checkpoint_chunks and net.engine != "fast":
@@ -242,12 +289,14 @@ class Trainer:
         with net.model.params.replaced("J_i", j_i):
             yield
 
-    def prior_values(self) -> dict[str, tuple[Any, Tensor]]:
+    def prior_values(self, sim: BoldSimulator | None = None) -> dict[str, tuple[Any, Tensor]]:
+        """``{name: (spec, raw value)}`` of every parameter of ``sim`` (default: the trainer's),
+        for the loss's priors."""
         out = {}
         prefixes = {"network.model.params": "", "network.params": "",
                     "network.coupling.params": "coupling.", "network.noise.params": "noise.",
                     "bold.params": "bold."}
-        for mod_name, module in self.simulator.named_modules():
+        for mod_name, module in (sim or self.simulator).named_modules():
             if mod_name in prefixes:
                 for name, spec in module.specs.items():
                     out[prefixes[mod_name] + name] = (spec, module.raw[name])
@@ -295,32 +344,52 @@ class Trainer:
         return row
 
     def _forward_backward(self) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-        """Simulate, score and differentiate this process's elements: (per-element loss, its
-        parts, the loss differentiated: the batch mean, or this share's sum over the whole
-        batch's size)."""
+        """Simulate, score and differentiate this process's elements, a window at a time: (the
+        per-element loss, its parts, the loss differentiated: the batch mean, or the share's sum
+        over the whole batch's size)."""
+        totals, parts_all, losses = [], [], []
+        start = self.generator.get_state()
+        for sim, rows in self._windows():
+            self.generator.set_state(start)  # every window draws its rows of the same numbers
+            total, parts = self._window_loss(sim, rows)
+            whole_mean = self.group is None and sim is self.simulator
+            loss = total.mean() if whole_mean else total.sum() / len(self.elements)
+            loss.backward()
+            self._accumulate(sim, rows)
+            totals.append(total.detach())
+            parts_all.append(parts)
+            losses.append(loss.detach())
+        if len(totals) == 1:
+            return totals[0], parts_all[0], losses[0]
+        parts = {k: torch.cat([p[k] for p in parts_all]) for k in parts_all[0]}
+        return torch.cat(totals), parts, torch.stack(losses).sum()
+
+    def _window_loss(self, sim: BoldSimulator, rows: slice) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss of each element of ``rows`` simulated by ``sim``, and its parts."""
         cfg = self.cfg
+        targets = self.targets if rows == self.rows else _rows(self.data.targets, rows)
         total = 0.0
         parts_sum: dict[str, Tensor] = {}
         try:
             for _ in range(cfg.noise_realisations):
-                y = self.simulate(self.data.n_volumes, self.dt, self.generator)
-                loss_b, parts = self.objective(y, self.tr, self.targets, self.prior_values())
+                y = self.simulate(self.data.n_volumes, self.dt, self.generator, sim)
+                loss_b, parts = self.objective(y, self.tr, targets, self.prior_values(sim))
                 total = total + loss_b / cfg.noise_realisations
                 for k, v in parts.items():
                     parts_sum[k] = parts_sum.get(k, 0) + v.detach() / cfg.noise_realisations
         except SimulationDiverged as err:
-            raise StepDiverged(str(err), err.elements) from err
-        conn = self.simulator.network.connectivity
+            offset = rows.start - self.rows.start
+            raise StepDiverged(str(err), [b + offset for b in err.elements]) from err
+        conn = sim.network.connectivity
         if conn is not None and conn.trainable:  # its prior: near the SC, subjects near the group
             penalty = conn.penalty()
             total = total + penalty
             parts_sum["connectivity_prior"] = penalty.detach()
-        loss = total.mean() if self.group is None else total.sum() / len(self.elements)
         if not torch.isfinite(total).all():
             bad = (~torch.isfinite(total.detach())).nonzero().flatten().tolist()
-            raise StepDiverged(f"the loss is {total.detach().mean().item()}", bad)
-        loss.backward()
-        return total, parts_sum, loss
+            raise StepDiverged(f"the loss is {total.detach().mean().item()}",
+                               [b + rows.start - self.rows.start for b in bad])
+        return total, parts_sum
 
     def _clip(self, params: list[Tensor]) -> float:
         """Clip the gradients' norm to ``trainer.clip_grad``; returns the norm before."""
@@ -436,7 +505,7 @@ class Trainer:
         if seeds is not None and seeds != evaluator.seeds:
             evaluator = Evaluator(evaluator.targets, self.tr, evaluator.fcd_window,
                                   evaluator.fcd_step, seeds)
-        ev = self._agreed(lambda: evaluator(self._eval_simulation))
+        ev = self._agreed(lambda: self._evaluate_share(evaluator))
         if self.group is not None:  # the whole batch's scores
             ev = Evaluation({k: self._gather_rows(v) for k, v in ev.scores.items()},
                             self._gather_rows(ev.fc))
@@ -459,9 +528,27 @@ class Trainer:
                           "fc_sim": ev.fc}
         return self.last_eval
 
-    def _eval_simulation(self, seed: int) -> Tensor:
+    def _evaluate_share(self, evaluator: Evaluator) -> Evaluation:
+        """``evaluator``'s scores of this process's elements, a window at a time."""
+        if not self._runners:
+            return evaluator(self._eval_simulation)
+        parts = []
+        for sim, rows in self._windows():
+            local = slice(rows.start - self.rows.start, rows.stop - self.rows.start)
+            window = Evaluator(_rows(evaluator.targets, local), self.tr, evaluator.fcd_window,
+                               evaluator.fcd_step, evaluator.seeds)
+            parts.append(window(lambda seed: self._eval_simulation(seed, sim)))  # noqa: B023
+        return Evaluation({k: torch.cat([p.scores[k] for p in parts]) for k in parts[0].scores},
+                          torch.cat([p.fc for p in parts]))
+
+    def _eval_simulation(self, seed: int, simulator: BoldSimulator | None = None) -> Tensor:
         g = torch.Generator(device=self.device).manual_seed(seed)
-        return self.simulate(self.data.n_eval_volumes, self.eval_dt, g)
+        return self.simulate(self.data.n_eval_volumes, self.eval_dt, g, simulator)
+
+    def _eval_share(self, seed: int) -> Tensor:
+        """One evaluation simulation of this process's elements (every window)."""
+        with torch.no_grad():
+            return torch.cat([self._eval_simulation(seed, sim) for sim, _ in self._windows()])
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -762,7 +849,8 @@ class Trainer:
         per_subject = lambda t: {sid: t[s * R].cpu().numpy()  # noqa: E731
                                  for s, sid in enumerate(self.ids)}
         fcd = None
-        if tt.fcd is not None:
+        if tt.fcd is not None and n_windows(data.n_eval_volumes, self.tr, self.objective.fcd_window,
+                                            self.objective.fcd_step) >= 2:
             try:
                 fcd = (per_subject(tt.fcd), self._simulated_fcd(best))
             except SimulationDiverged as err:
@@ -789,7 +877,8 @@ class Trainer:
     @torch.no_grad()
     def _simulated_fcd(self, best: list[int]) -> dict[str, np.ndarray]:
         """FCD values of the best restarts, first evaluation seed."""
-        y = self._agreed(lambda: self._eval_simulation(EVAL_SEED))
+        self.simulator.eval()
+        y = self._agreed(lambda: self._eval_share(EVAL_SEED))
         fcd = self._gather_rows(metrics.fcd_values(y, self.tr, self.objective.fcd_window,
                                                    self.objective.fcd_step))
         return {sid: fcd[best[s]].cpu().numpy() for s, sid in enumerate(self.ids)}
