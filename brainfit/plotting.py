@@ -1,12 +1,21 @@
 r"""Figures of a fit: empirical vs simulated FC and FCD, loss curves, fitted parameters, BOLD.
 
-Every function takes NumPy arrays, Python lists or tensors, draws one figure, writes
-it to ``path`` as a PNG at :data:`DPI` dots per inch and returns ``path`` as a
-:class:`~pathlib.Path`.
+Every function takes NumPy arrays, Python lists or tensors and draws one figure. Given a ``path``
+it writes the figure there as a PNG at :data:`DPI` dots per inch and returns ``path`` as a
+:class:`~pathlib.Path`; with ``path=None`` it returns the :class:`~matplotlib.figure.Figure`
+itself, which a notebook shows inline (it is the cell's last value) and ``fig.savefig`` writes.
 Figures are built on :class:`matplotlib.figure.Figure` directly, never through ``pyplot``: no
 backend is selected, no window opens, no global figure state is touched, so the functions are safe
 in scripts, in notebooks and on headless cluster nodes. Missing parent directories of ``path`` are
-created.
+created. matplotlib is imported when a figure is drawn, not when this module is.
+
+What there is: a fit's figures (:func:`plot_fc_comparison`, :func:`plot_fcd_histograms`,
+:func:`plot_loss_curves`, :func:`plot_parameters`, :func:`plot_baselines`,
+:func:`plot_connectivity`), data and simulations (:func:`plot_bold`, :func:`plot_fc`,
+:func:`plot_fcd`, :func:`plot_timeseries`) and dynamics (:func:`plot_phase_portrait`,
+:func:`plot_spectrum`, :func:`plot_oscillator`, :func:`plot_bifurcation`). Regions are ordered
+and labelled with ``labels`` (region names) and ``groups`` (a group per region, such as the
+hemispheres :func:`hemispheres` reads from the names, or resting-state networks).
 
 Conventions of the figures:
 
@@ -33,24 +42,36 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from brainfit import metrics
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
     "DPI",
     "FC_CMAP",
     "MAX_SUBJECTS",
+    "hemispheres",
     "plot_baselines",
+    "plot_bifurcation",
     "plot_bold",
     "plot_connectivity",
+    "plot_fc",
     "plot_fc_comparison",
+    "plot_fcd",
     "plot_fcd_histograms",
     "plot_loss_curves",
+    "plot_oscillator",
     "plot_parameters",
+    "plot_phase_portrait",
+    "plot_spectrum",
+    "plot_timeseries",
+    "region_order",
 ]
 
 #: resolution of every saved figure, dots per inch
@@ -91,8 +112,11 @@ def _new_figure(width: float, height: float, layout: str | None = "constrained")
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
-    """Write ``fig`` to ``path`` (PNG unless the suffix names another format) and return it."""
+def _save(fig: Figure, path: str | os.PathLike | None) -> Path | Figure:
+    """Write ``fig`` to ``path`` (PNG unless the suffix names another format) and return the
+    path; with ``path`` None, return ``fig``."""
+    if path is None:
+        return fig
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = None if path.suffix else "png"
@@ -101,9 +125,9 @@ def _save(fig, path: str | os.PathLike) -> Path:
 
 
 def _check_path(path: object) -> None:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike naming the PNG to write, got "
-                        f"{type(path).__name__}")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike naming the PNG to write, or None to "
+                        f"get the Figure back, got {type(path).__name__}")
 
 
 def _array(x: object, name: str) -> np.ndarray:
@@ -204,11 +228,116 @@ def _subject_colors(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+# ----------------------------------------------------------------------------- regions
+
+#: name patterns of the two hemispheres: suffixes (``Precentral_L``), prefixes (``L_V1``,
+#: ``lh.precentral``, ``Left-Thalamus``)
+_HEMI_PATTERNS = {
+    "left": (r"[_.\- ]L$", r"^L[_.\- ]", r"^lh[_.\-]", r"^left[_.\- ]", r"[_.\- ]left$"),
+    "right": (r"[_.\- ]R$", r"^R[_.\- ]", r"^rh[_.\-]", r"^right[_.\- ]", r"[_.\- ]right$"),
+}
+
+
+def hemispheres(labels: Sequence[str]) -> list[str]:
+    """The hemisphere of each region, read from its name.
+
+    Recognises AAL-style suffixes (``Precentral_L``), prefixes (``L_V1``, ``lh.precentral``) and
+    the words left/right, in any case. Pass the result as ``groups`` to order an FC matrix left
+    hemisphere first.
+
+    Args:
+        labels: region names (N,).
+
+    Returns:
+        ``"left"``, ``"right"`` or ``"other"`` per region.
+
+    Raises:
+        TypeError: ``labels`` is not a sequence of strings.
+    """
+    import re
+
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise TypeError(f"labels must be a list of region names, got {type(labels).__name__}")
+    out = []
+    for name in labels:
+        side = "other"
+        for hemi, patterns in _HEMI_PATTERNS.items():
+            if any(re.search(p, str(name), flags=re.I) for p in patterns):
+                side = hemi
+                break
+        out.append(side)
+    return out
+
+
+def region_order(groups: Sequence[str]) -> np.ndarray:
+    """Region indices sorted by group, groups in order of first appearance, regions within a
+    group in their given order (a stable sort).
+
+    Args:
+        groups: a group name per region (N,), e.g. :func:`hemispheres` or resting-state networks.
+
+    Returns:
+        the permutation (N,) of region indices.
+    """
+    first: dict[str, int] = {}
+    for g in groups:
+        first.setdefault(str(g), len(first))
+    return np.argsort([first[str(g)] for g in groups], kind="stable")
+
+
+def _regions(n: int, labels: Sequence[str] | None, groups: Sequence[str] | None
+             ) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
+    """(order, labels, groups) checked against N regions; without groups, the order is given."""
+    for name, x in (("labels", labels), ("groups", groups)):
+        if x is None:
+            continue
+        if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+            raise TypeError(f"{name} must be a list with one entry per region, got "
+                            f"{type(x).__name__}")
+        if len(x) != n:
+            raise ValueError(f"{name} has {len(x)} entries but the matrices have {n} regions; "
+                             f"give one per region")
+    order = region_order(groups) if groups is not None else np.arange(n)
+    labs = None if labels is None else [str(labels[i]) for i in order]
+    grps = None if groups is None else [str(groups[i]) for i in order]
+    return order, labs, grps
+
+
+def _region_ticks(ax, n: int, labels: list[str] | None, groups: list[str] | None,
+                  max_labels: int = 120) -> None:
+    """Name the regions of a matrix panel (already ordered): every region's name when there are
+    at most ``max_labels``, else the group names at their centres; lines between groups."""
+    if groups is not None:
+        bounds = [i for i in range(1, n) if groups[i] != groups[i - 1]]
+        for b in bounds:
+            ax.axhline(b - 0.5, color="k", lw=0.8)
+            ax.axvline(b - 0.5, color="k", lw=0.8)
+    if labels is not None and n <= max_labels:
+        size = float(np.clip(320.0 / n, 2.5, 8.0))
+        ax.set_xticks(range(n), labels, rotation=90, fontsize=size)
+        ax.set_yticks(range(n), labels, fontsize=size)
+        ax.set_xlabel("region")
+        ax.set_ylabel("region")
+    elif groups is not None:
+        starts = [0] + [i for i in range(1, n) if groups[i] != groups[i - 1]] + [n]
+        centres = [(a + b - 1) / 2 for a, b in zip(starts[:-1], starts[1:])]
+        names = [groups[a] for a in starts[:-1]]
+        ax.set_xticks(centres, names, fontsize=8)
+        ax.set_yticks(centres, names, fontsize=8, rotation=90, va="center")
+        ax.set_xlabel("region (by group)")
+        ax.set_ylabel("region (by group)")
+    else:
+        ax.set_xlabel("region (index)")
+        ax.set_ylabel("region (index)")
+
+
 # ----------------------------------------------------------------------------- FC
 
 
 def plot_fc_comparison(empirical: dict[str, np.ndarray], simulated: dict[str, np.ndarray],
-                       scores: dict[str, float] | None, path: str | os.PathLike) -> Path:
+                       scores: dict[str, float] | None, path: str | os.PathLike | None,
+                       labels: Sequence[str] | None = None,
+                       groups: Sequence[str] | None = None) -> Path | Figure:
     """Empirical vs simulated functional connectivity, one row per subject.
 
     Each row (labelled with the subject id) shows the empirical FC matrix, the simulated one (both
@@ -227,15 +356,21 @@ def plot_fc_comparison(empirical: dict[str, np.ndarray], simulated: dict[str, np
         scores: subject id -> FC similarity r shown in the titles (e.g. the held-out score of the
             fit), or None. Subjects missing from it, or with a NaN score, get r computed here from
             the matrices.
-        path: where to write the PNG.
+        path: where to write the PNG, or None to return the Figure.
+        labels: region names (N,) or None. With at most 24 regions every region is named on the
+            axes; with more, the axes name the ``groups``.
+        groups: a group per region (N,), e.g. ``hemispheres(labels)`` or resting-state networks,
+            or None. Given, the matrices are ordered by group (:func:`region_order`) with lines
+            between groups. ``labels`` and ``groups`` need every subject to have N regions.
 
     Returns:
-        ``path`` as a Path.
+        ``path`` as a Path, or the Figure when ``path`` is None.
 
     Raises:
         TypeError: ``empirical``/``simulated`` are not dicts, ``scores`` is neither a dict nor None.
         ValueError: the subject keys differ, a matrix is not square 2-D, the two matrices of a
-            subject differ in shape, or a matrix has non-finite entries.
+            subject differ in shape, a matrix has non-finite entries, or ``labels``/``groups`` do
+            not have one entry per region.
     """
     _check_path(path)
     keys = _subjects(empirical, simulated)
@@ -267,14 +402,16 @@ def plot_fc_comparison(empirical: dict[str, np.ndarray], simulated: dict[str, np
     image = None
     for i, (k, e, s, r) in enumerate(shown):
         n = e.shape[0]
+        order, labs, grps = _regions(n, labels, groups)
         top = _FC_HEAD + i * _FC_ROW + _FC_TITLE
         for what, m in (("empirical", e), ("simulated", s)):
             ax = box(_FC_X[what], top, _FC_PANEL, _FC_PANEL)
-            image = ax.imshow(m, cmap=FC_CMAP, vmin=-1.0, vmax=1.0, interpolation="nearest")
+            image = ax.imshow(m[np.ix_(order, order)], cmap=FC_CMAP, vmin=-1.0, vmax=1.0,
+                              interpolation="nearest")
             ax.set_title(f"{what} FC ({n} regions)", fontsize=10)
-            ax.set_xlabel("region (index)")
-            ax.set_ylabel(f"{k}\nregion (index)" if what == "empirical" else "region (index)",
-                          fontweight="bold" if what == "empirical" else None)
+            _region_ticks(ax, n, labs, grps, max_labels=24)
+            if what == "empirical":
+                ax.set_ylabel(f"{k}\n{ax.get_ylabel()}", fontweight="bold")
         ax = box(_FC_X["scatter"], top, _FC_PANEL, _FC_PANEL)
         ue, us = _upper(e), _upper(s)
         many = ue.size > 500
@@ -334,7 +471,8 @@ def _fcd_values(x: object, name: str) -> np.ndarray:
 
 
 def plot_fcd_histograms(empirical: dict[str, Any], simulated: dict[str, np.ndarray],
-                        path: str | os.PathLike, ks: dict[str, float] | None = None) -> Path:
+                        path: str | os.PathLike | None,
+                        ks: dict[str, float] | None = None) -> Path | Figure:
     """Empirical vs simulated FCD distributions, one panel per subject.
 
     The functional connectivity dynamics (FCD) values are the correlations between the FC of
@@ -350,13 +488,13 @@ def plot_fcd_histograms(empirical: dict[str, Any], simulated: dict[str, np.ndarr
         empirical: subject id -> FCD values (M,), or a precomputed histogram ``(edges (E+1,),
             counts (E,))`` (counts are masses per bin; they are normalised to a density).
         simulated: subject id -> simulated FCD values (M',); the same subject ids.
-        path: where to write the PNG.
+        path: where to write the PNG, or None to return the Figure.
         ks: subject id -> KS distance shown in the titles, or None. Subjects missing from it, or
             with a NaN value, get it computed here: the two-sample statistic for values, the
             one-sample statistic against the histogram's piecewise-linear CDF for a histogram.
 
     Returns:
-        ``path`` as a Path.
+        ``path`` as a Path, or the Figure when ``path`` is None.
 
     Raises:
         TypeError: ``empirical``/``simulated`` are not dicts, ``ks`` is neither a dict nor None.
@@ -493,13 +631,16 @@ def _draw_series(ax, series: dict, keys: list[str], log_if_positive: bool) -> No
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
-def plot_loss_curves(history: list[dict[str, float]], path: str | os.PathLike) -> Path:
+def plot_loss_curves(history: list[dict[str, float]],
+                     path: str | os.PathLike | None) -> Path | Figure:
     """Training loss and metrics per epoch.
 
     Panels, each only when it has something to show: the training loss (``loss``, and
     ``eval/loss`` if recorded; logarithmic y axis when every value is positive); the metric series
     (every other numeric key: loss terms such as ``fc_corr`` or ``fcd``, similarities such as
-    ``fc_similarity``, held-out ``eval/...`` scores); the optimiser diagnostics ``lr`` and
+    ``fc_similarity``, held-out ``eval/...`` scores); the titles say which is which: training
+    scores are measured on the part of each session the fit is fitted to, ``eval/`` scores on the
+    held-out part it never sees (the scores to report); the optimiser diagnostics ``lr`` and
     ``grad_norm`` (log y when positive). Training series are solid lines; ``eval/`` series are
     dashed with markers and drawn only at the epochs where they were recorded. Non-numeric values
     and NaN are skipped. An empty history gives a figure that says so, so a run with no epochs still
@@ -510,10 +651,10 @@ def plot_loss_curves(history: list[dict[str, float]], path: str | os.PathLike) -
 
     Args:
         history: one dict per logged epoch, each with ``"epoch"`` and any numeric keys.
-        path: where to write the PNG.
+        path: where to write the PNG, or None to return the Figure.
 
     Returns:
-        ``path`` as a Path.
+        ``path`` as a Path, or the Figure when ``path`` is None.
 
     Raises:
         TypeError: ``history`` is not a list of dicts.
@@ -530,8 +671,9 @@ def plot_loss_curves(history: list[dict[str, float]], path: str | os.PathLike) -
     opt_keys = [k for k in _OPTIMISER_KEYS if k in series]
     metric_keys = [k for k in series if k not in loss_keys and k not in opt_keys]
     panels = [(title, keys, log) for title, keys, log in (
-        ("training loss", loss_keys, True),
-        ("loss terms and similarity metrics (eval/: held-out)", metric_keys, False),
+        ("training loss: on the fitted (training) part of each session", loss_keys, True),
+        ("scores: solid = training part (what the fit sees); dashed eval/ = held-out part "
+         "(never fitted: the honest score)", metric_keys, False),
         ("optimiser: learning rate and gradient norm", opt_keys, True),
     ) if keys]
 
@@ -587,15 +729,51 @@ def _region_key(region: object, i: int) -> int | str | None:
                      f"{region!r}")
 
 
-def plot_parameters(rows: list[dict], path: str | os.PathLike,
-                    labels: list[str] | None = None) -> Path:
-    """Fitted parameters per subject, in natural units.
+def _optional_number(v: object, name: str) -> float | None:
+    """A bound or regime value: None for None, "" or NaN (as a CSV gives them), else a float."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or empty, got {v!r}") from None
+    return None if math.isnan(x) else x
+
+
+def _bounds_note(lo: float | None, hi: float | None) -> str:
+    if lo is None and hi is None:
+        return ""
+    return f" in [{'-inf' if lo is None else f'{lo:.3g}'}, {'inf' if hi is None else f'{hi:.3g}'}]"
+
+
+def _bounds_and_regime(ax, name: str, lo: float | None, hi: float | None,
+                       regime: float | None) -> None:
+    """Grey dashed lines at a parameter's bounds, a red line where the model changes regime."""
+    for v, what in ((lo, "lower"), (hi, "upper")):
+        if v is not None:
+            ax.axhline(v, color="0.5", ls="--", lw=1.0, label=f"{what} bound {name} = {v:.3g}")
+    if regime is not None:
+        ax.axhline(regime, color="tab:red", lw=1.2,
+                   label=f"{name} = {regime:g}: the model changes regime")
+
+
+def plot_parameters(rows: list[dict], path: str | os.PathLike | None,
+                    labels: list[str] | None = None, fitted_only: bool = True,
+                    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+                    regimes: Mapping[str, float] | None = None) -> Path | Figure:
+    """Fitted parameters per subject, in natural units, within their bounds.
 
     One panel per regional parameter (the rows with a region) shows its value per region, one line
     per subject (a single black line when all subjects share the values, as group-level parameters
-    do). The non-regional parameters (rows whose region is None, ``""`` or missing) go in a
-    last panel as a table (parameters x subjects), since their units and scales differ. The unit of
-    each parameter is in its axis label or table row. At most :data:`MAX_SUBJECTS` subjects.
+    do), its bounds as grey dashed lines and, where the model changes regime at a value of the
+    parameter (the Hopf bifurcation ``a = 0``: below it a noise-driven fixed point, above it a
+    limit cycle), that value as a red line. The non-regional parameters (rows whose region is
+    None, ``""`` or missing) go in a last panel as a table (parameters x subjects, the bounds in
+    the row labels), since their units and scales differ. The unit of each parameter is in its
+    axis label or table row. At most :data:`MAX_SUBJECTS` subjects.
+
+    With ``fitted_only`` (the default) only the fitted parameters are drawn: those whose rows say
+    ``trainable`` True (all, when no row says). The fixed ones are named in the title.
 
     The figure is 12 in wide and ``0.6 + 2.6 * regional + table`` in tall, where ``table`` is
     ``0.5 + 0.24 * (scalar parameters + 1)`` in when there are non-regional parameters, else 0;
@@ -604,16 +782,22 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
     Args:
         rows: dicts with ``"subject"``, ``"parameter"``, ``"value"`` (a number) and optionally
             ``"region"`` (an index, a region name from ``labels``, or None/"" for a non-regional
-            value), ``"unit"`` and ``"trainable"`` (a parameter with ``trainable`` False, or
-            ``"False"`` as read from a CSV, is marked "fixed"); other keys are ignored. The rows
-            of ``fitted_params.csv`` fit as they are.
-        path: where to write the PNG.
+            value), ``"unit"``, ``"trainable"`` (False, or ``"False"`` as read from a CSV, for a
+            fixed parameter), ``"low"``/``"high"`` (its bounds) and ``"regime"`` (the value where
+            the model changes regime); other keys are ignored. The rows of ``fitted_params.csv``
+            and of :meth:`brainfit.FittedModel.param_table` fit as they are.
+        path: where to write the PNG, or None to return the Figure.
         labels: region names (N,). Given, the x axis names the regions and a region may be given
             by index into ``labels`` or by name; without it, regions are indices (or names, placed
             in order of first appearance).
+        fitted_only: leave out the parameters whose rows say they are not trainable (else they
+            are drawn, marked "fixed").
+        bounds: parameter -> (low, high), overriding the rows' ``low``/``high`` (None: unbounded).
+        regimes: parameter -> the value where the model changes regime, overriding the rows'
+            ``regime`` (e.g. ``{"a": 0.0}`` for rows read from a CSV).
 
     Returns:
-        ``path`` as a Path.
+        ``path`` as a Path, or the Figure when ``path`` is None.
 
     Raises:
         TypeError: ``rows`` is not a list of dicts, ``labels`` not a list of strings.
@@ -635,6 +819,9 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
     subjects: list[Any] = []
     units: dict[str, str] = {}
     fixed: set[str] = set()
+    lows: dict[str, float] = {}
+    highs: dict[str, float] = {}
+    regime_at: dict[str, float] = {}
     regional: dict[str, dict[Any, dict[int | str, float]]] = {}
     scalar: dict[str, dict[Any, float]] = {}
     for i, row in enumerate(rows):
@@ -651,6 +838,10 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
             raise ValueError(f"rows[{i}]['value'] must be a number, got {row['value']!r}") from None
         if str(row.get("trainable", True)).strip().lower() in ("false", "0", "no"):
             fixed.add(name)
+        for key, store in (("low", lows), ("high", highs), ("regime", regime_at)):
+            v = _optional_number(row.get(key), f"rows[{i}][{key!r}]")
+            if v is not None:
+                store.setdefault(name, v)
         unit = str(row.get("unit") or "").strip()
         if unit:
             if units.get(name, unit) != unit:
@@ -673,6 +864,18 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
                                  f"{region!r} is given twice; give one row per (subject, "
                                  f"parameter, region)")
             per[region] = value
+
+    for name, (lo, hi) in (bounds or {}).items():
+        for store, v in ((lows, lo), (highs, hi)):
+            store.pop(name, None)
+            if v is not None:
+                store[name] = float(v)
+    regime_at.update({k: float(v) for k, v in (regimes or {}).items()})
+    left_out: list[str] = []
+    if fitted_only and len(fixed) < len(set(regional) | set(scalar)):
+        left_out = [p for p in (*regional, *scalar) if p in fixed]
+        regional = {p: v for p, v in regional.items() if p not in fixed}
+        scalar = {p: v for p, v in scalar.items() if p not in fixed}
 
     # region -> x position, and the tick labels
     all_regions = [r for per_p in regional.values() for per_s in per_p.values() for r in per_s]
@@ -730,12 +933,15 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
                 ax.plot(xs[order], ys[order], marker="o", ms=3, lw=1.0,
                         color="k" if shared else colors[subj],
                         label="all subjects (shared)" if shared else str(subj))
+            _bounds_and_regime(ax, name, lows.get(name), highs.get(name), regime_at.get(name))
             unit = units.get(name, "")
             ax.set_ylabel(f"{name} [{unit}]" if unit else name)
             ax.set_title(f"{name}: regional values{' (fixed)' if name in fixed else ''}",
                          fontsize=10)
             ax.grid(alpha=0.3)
-            if ax.get_lines() and (shared or not subject_legend):
+            if name in regime_at or name in lows or name in highs:
+                ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+            elif ax.get_lines() and (shared or not subject_legend):
                 subject_legend = subject_legend or not shared
                 ax.legend(title="subject", fontsize=8, title_fontsize=8, frameon=False,
                           loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -753,6 +959,7 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
         names = list(scalar)
         cells = [[f"{scalar[p][s]:.4g}" if s in scalar[p] else "-" for s in shown] for p in names]
         row_labels = [(f"{p} [{units[p]}]" if units.get(p) else p)
+                      + _bounds_note(lows.get(p), highs.get(p))
                       + (" (fixed)" if p in fixed else "") for p in names]
         table = ax.table(cellText=cells, rowLabels=row_labels,
                          colLabels=[str(s) for s in shown], loc="upper center",
@@ -760,8 +967,9 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
         table.auto_set_font_size(False)
         table.set_fontsize(9)
         ax.set_title("non-regional parameters (value per subject)", fontsize=10)
-    fig.suptitle(f"Fitted parameters, natural units{_cap_note(len(subjects), len(shown))}",
-                 fontsize=12)
+    note = f"\nnot fitted (held at their values): {', '.join(left_out)}" if left_out else ""
+    fig.suptitle(f"Fitted parameters, natural units{_cap_note(len(subjects), len(shown))}{note}",
+                 fontsize=12 if not note else 11)
     return _save(fig, path)
 
 
@@ -769,7 +977,7 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike,
 
 
 def plot_connectivity(structural: dict[str, np.ndarray], fitted: dict[str, np.ndarray],
-                      path: str | os.PathLike) -> Path:
+                      path: str | os.PathLike | None) -> Path | Figure:
     """Structural vs fitted (effective) connectivity, one row per subject.
 
     Each row shows the structural weights, the fitted ones (both on the colour scale of the row's
@@ -781,10 +989,10 @@ def plot_connectivity(structural: dict[str, np.ndarray], fitted: dict[str, np.nd
     Args:
         structural: subject id -> SC (N, N), non-negative.
         fitted: subject id -> fitted weights (N, N), the same subject ids.
-        path: where to write the PNG.
+        path: where to write the PNG, or None to return the Figure.
 
     Returns:
-        ``path`` as a Path.
+        ``path`` as a Path, or the Figure when ``path`` is None.
 
     Raises:
         TypeError, ValueError: not dicts, different subjects, shapes or non-finite or negative
@@ -830,7 +1038,7 @@ def plot_connectivity(structural: dict[str, np.ndarray], fitted: dict[str, np.nd
 
 
 def plot_baselines(subjects: Mapping[str, Mapping[str, float]], baselines: Mapping[str, str],
-                   path: str | os.PathLike) -> Path:
+                   path: str | os.PathLike | None) -> Path | Figure:
     """What the fit is worth: each subject's held-out FC similarity beside the baselines.
 
     One column per subject (and their mean): the fit's held-out FC similarity (a filled dot) and
@@ -843,10 +1051,10 @@ def plot_baselines(subjects: Mapping[str, Mapping[str, float]], baselines: Mappi
         subjects: subject id -> scores with ``fc_similarity`` and the baseline keys (as in
             ``metrics.json["held_out"]``).
         baselines: key -> label of the baselines drawn.
-        path: where to write the PNG.
+        path: where to write the PNG, or None to return the Figure.
 
     Returns:
-        ``path`` as a Path.
+        ``path`` as a Path, or the Figure when ``path`` is None.
 
     Raises:
         TypeError: ``subjects`` is not a dict of dicts.
@@ -886,7 +1094,8 @@ def plot_baselines(subjects: Mapping[str, Mapping[str, float]], baselines: Mappi
     return _save(fig, path)
 
 
-def plot_bold(bold: np.ndarray, tr: float, path: str | os.PathLike, title: str = "") -> Path:
+def plot_bold(bold: np.ndarray, tr: float, path: str | os.PathLike | None,
+              title: str = "") -> Path | Figure:
     """Carpet plot of a BOLD series and its global mean signal.
 
     Top: every region's signal, z-scored per region (a region with zero variance is drawn as 0), as
@@ -899,11 +1108,11 @@ def plot_bold(bold: np.ndarray, tr: float, path: str | os.PathLike, title: str =
     Args:
         bold: BOLD time series (T, N): T samples, N regions, in the units of the data (a.u.).
         tr: repetition time, seconds (> 0).
-        path: where to write the PNG.
+        path: where to write the PNG, or None to return the Figure.
         title: figure title (e.g. the subject id); a default names the size.
 
     Returns:
-        ``path`` as a Path.
+        ``path`` as a Path, or the Figure when ``path`` is None.
 
     Raises:
         ValueError: ``bold`` is not 2-D with T >= 2, has non-finite values, or ``tr`` is not a
@@ -950,4 +1159,493 @@ def plot_bold(bold: np.ndarray, tr: float, path: str | os.PathLike, title: str =
     ax_m.grid(alpha=0.3)
     ax_m.set_xlim(-tr / 2, (t_len - 0.5) * tr)
     fig.suptitle(title or f"BOLD: {n} regions, {t_len} volumes, TR = {tr:g} s", fontsize=12)
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- matrices
+
+
+def _matrices(mats: object, name: str, square: bool = True) -> dict[str, np.ndarray]:
+    """A non-empty dict title -> finite 2-D (square) array."""
+    if not isinstance(mats, Mapping) or not mats:
+        raise TypeError(f"{name} must be a non-empty dict mapping a panel title -> matrix, got "
+                        f"{type(mats).__name__}")
+    out = {}
+    for k, m in mats.items():
+        a = _finite(_array(m, f"{name}[{k!r}]"), f"{name}[{k!r}]")
+        if a.ndim != 2 or (square and a.shape[0] != a.shape[1]) or a.shape[0] < 2:
+            raise ValueError(f"{name}[{k!r}] must be a square matrix (N, N) with N >= 2, got "
+                             f"shape {a.shape}")
+        out[str(k)] = a
+    return out
+
+
+def plot_fc(matrices: Mapping[str, np.ndarray], path: str | os.PathLike | None = None,
+            labels: Sequence[str] | None = None, groups: Sequence[str] | None = None,
+            title: str = "") -> Path | Figure:
+    """FC matrices side by side, ordered by group and labelled by region.
+
+    One panel per matrix (e.g. ``{"empirical": fc_emp, "simulated": fc_sim}``) on the fixed colour
+    limits [-1, 1] of :data:`FC_CMAP` with one colour bar; the title of each panel after the first
+    gives its FC similarity with the first (Pearson r of the upper triangles). Each panel is 4.6 in
+    square plus room for the region names.
+
+    Args:
+        matrices: panel title -> FC matrix (N, N), Pearson correlations; the same N for all.
+        path: where to write the PNG, or None to return the Figure.
+        labels: region names (N,): every region is named on both axes (up to 120 regions).
+        groups: a group per region (N,), e.g. ``hemispheres(labels)``: regions are ordered by
+            group with lines between groups.
+        title: the figure title.
+
+    Returns:
+        ``path`` as a Path, or the Figure when ``path`` is None.
+
+    Raises:
+        TypeError: ``matrices`` is not a non-empty dict.
+        ValueError: a matrix is not square or not finite, the matrices differ in size, or
+            ``labels``/``groups`` do not have one entry per region.
+    """
+    _check_path(path)
+    mats = _matrices(matrices, "matrices")
+    sizes = {m.shape[0] for m in mats.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"the matrices must all have N regions, got sizes {sorted(sizes)}")
+    n = sizes.pop()
+    order, labs, grps = _regions(n, labels, groups)
+    room = 0.0 if labs is None else 0.07 * max(len(x) for x in labs) * np.clip(320 / n, 2.5, 8) / 8
+    k = len(mats)
+    fig = _new_figure(0.8 + 4.6 * k + room, 5.0 + room)
+    axes = fig.subplots(1, k, squeeze=False)[0]
+    first = next(iter(mats.values()))
+    image = None
+    for ax, (name, m) in zip(axes, mats.items()):
+        image = ax.imshow(m[np.ix_(order, order)], cmap=FC_CMAP, vmin=-1.0, vmax=1.0,
+                          interpolation="nearest")
+        r = "" if m is first else f" (r = {_fmt(_fc_similarity(first, m))} with {next(iter(mats))})"
+        ax.set_title(f"{name}{r}", fontsize=10)
+        _region_ticks(ax, n, labs, grps)
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="FC, Pearson correlation r (unitless)")
+    fig.suptitle(title or f"Functional connectivity, {n} regions", fontsize=12)
+    return _save(fig, path)
+
+
+def plot_fcd(matrices: Mapping[str, np.ndarray], step: float,
+             path: str | os.PathLike | None = None, window: float | None = None,
+             title: str = "") -> Path | Figure:
+    """FCD matrices side by side, in time.
+
+    The functional connectivity dynamics (FCD) matrix holds the correlation between the FCs of
+    every pair of sliding windows (Hansen et al. 2015, NeuroImage 105:525); blocks along the
+    diagonal are epochs of stable FC, off-diagonal stripes recurring ones. Both axes are the
+    windows' start times in seconds (window k starts at ``k * step``); the colour limits are
+    shared, from the smallest value shown (at most 0) to 1.
+
+    Args:
+        matrices: panel title -> FCD matrix (W, W), e.g. from :func:`brainfit.metrics.fcd`.
+        step: seconds between window starts (the ``step`` given to :func:`brainfit.metrics.fcd`).
+        path: where to write the PNG, or None to return the Figure.
+        window: the windows' length in seconds, named in the title.
+        title: the figure title.
+
+    Returns:
+        ``path`` as a Path, or the Figure when ``path`` is None.
+
+    Raises:
+        TypeError: ``matrices`` is not a non-empty dict.
+        ValueError: a matrix is not square or not finite, or ``step`` is not positive.
+    """
+    _check_path(path)
+    mats = _matrices(matrices, "matrices")
+    step = _positive_seconds(step, "step")
+    lo = min(0.0, min(float(m.min()) for m in mats.values()))
+    k = len(mats)
+    fig = _new_figure(0.8 + 4.2 * k, 4.6)
+    axes = fig.subplots(1, k, squeeze=False)[0]
+    image = None
+    for ax, (name, m) in zip(axes, mats.items()):
+        end = m.shape[0] * step
+        image = ax.imshow(m, cmap="viridis", vmin=lo, vmax=1.0, interpolation="nearest",
+                          extent=(-step / 2, end - step / 2, end - step / 2, -step / 2))
+        ax.set_title(f"{name} ({m.shape[0]} windows)", fontsize=10)
+        ax.set_xlabel("window start (s)")
+        ax.set_ylabel("window start (s)")
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="FC(t1) vs FC(t2), Pearson r")
+    win = f", {window:g} s windows" if window else ""
+    fig.suptitle(title or f"Functional connectivity dynamics{win}, every {step:g} s",
+                 fontsize=12)
+    return _save(fig, path)
+
+
+def _positive_seconds(v: object, name: str) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number of seconds, got {v!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a positive number of seconds, got {x}")
+    return x
+
+
+# ----------------------------------------------------------------------------- dynamics
+
+
+def _lines(series: object, name: str) -> dict[str, np.ndarray]:
+    """A dict label -> finite (T,) or (T, K) array; a bare array becomes one entry."""
+    if not isinstance(series, Mapping):
+        series = {"": series}
+    if not series:
+        raise ValueError(f"{name} is empty; give at least one series")
+    out = {}
+    for k, v in series.items():
+        a = _finite(_array(v, f"{name}[{k!r}]"), f"{name}[{k!r}]")
+        if a.ndim not in (1, 2) or a.shape[0] < 2:
+            raise ValueError(f"{name}[{k!r}] must be (T,) or (T, K) with T >= 2 samples, got "
+                             f"shape {a.shape}")
+        out[str(k)] = a
+    return out
+
+
+def _time(t: object, n: int, name: str = "t") -> np.ndarray:
+    a = _finite(_array(t, name), name)
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have one time per sample, shape ({n},), got {a.shape}")
+    return a
+
+
+def _draw_lines(ax, x: np.ndarray, series: dict[str, np.ndarray], max_lines: int = 10) -> None:
+    for j, (k, y) in enumerate(series.items()):
+        ys = y if y.ndim == 2 else y[:, None]
+        for c in range(min(ys.shape[1], max_lines)):
+            ax.plot(x, ys[:, c], lw=1.0, color=f"C{(j + c) % 10}",
+                    label=(k if c == 0 else None) or None)
+    if any(series):
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+
+
+def plot_timeseries(t: np.ndarray, series: Mapping[str, np.ndarray] | np.ndarray,
+                    path: str | os.PathLike | None = None, xlabel: str = "time (ms)",
+                    ylabel: str = "", title: str = "", max_lines: int = 10) -> Path | Figure:
+    """Time series, one panel per entry of ``series``, on a shared time axis.
+
+    Args:
+        t: sample times (T,), in the unit ``xlabel`` names.
+        series: panel title -> values (T,) or (T, K) (K lines, at most ``max_lines`` drawn), or
+            one array for one panel.
+        path: where to write the PNG, or None to return the Figure.
+        xlabel: the time axis label, with its unit.
+        ylabel: the value axis label, with its unit.
+        title: the figure title.
+        max_lines: the most lines drawn per panel.
+
+    Returns:
+        ``path`` as a Path, or the Figure when ``path`` is None.
+
+    Raises:
+        ValueError: an entry is not (T,) or (T, K) with T matching ``t``, or not finite.
+    """
+    _check_path(path)
+    lines = _lines(series, "series")
+    x = _time(t, next(iter(lines.values())).shape[0])
+    fig = _new_figure(10.0, 0.6 + 2.2 * len(lines))
+    axes = fig.subplots(len(lines), 1, squeeze=False, sharex=True)[:, 0]
+    for ax, (k, y) in zip(axes, lines.items()):
+        if y.shape[0] != x.size:
+            raise ValueError(f"series[{k!r}] has {y.shape[0]} samples but t has {x.size}")
+        _draw_lines(ax, x, {"": y}, max_lines)
+        ax.set_title(k, fontsize=10)
+        ax.set_ylabel(ylabel)
+    axes[-1].set_xlabel(xlabel)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return _save(fig, path)
+
+
+def _draw_phase(ax, trajectories: dict[str, tuple[np.ndarray, np.ndarray]],
+                field: Any = None) -> None:
+    """Trajectories (start marked by a dot, direction by an arrow) over a vector field."""
+    xs = np.concatenate([x for x, _ in trajectories.values()])
+    ys = np.concatenate([y for _, y in trajectories.values()])
+    pad_x = 0.1 * max(float(np.ptp(xs)), 1e-12)
+    pad_y = 0.1 * max(float(np.ptp(ys)), 1e-12)
+    xlim = (float(xs.min()) - pad_x, float(xs.max()) + pad_x)
+    ylim = (float(ys.min()) - pad_y, float(ys.max()) + pad_y)
+    if field is not None:
+        gx, gy = np.meshgrid(np.linspace(*xlim, 25), np.linspace(*ylim, 25))
+        u, v = (np.asarray(a, dtype=np.float64) for a in field(gx, gy))
+        ax.streamplot(gx, gy, u, v, color="0.75", density=0.9, linewidth=0.7, arrowsize=0.8)
+    for j, (k, (x, y)) in enumerate(trajectories.items()):
+        color = f"C{j % 10}"
+        ax.plot(x, y, lw=1.1, color=color, label=k or None)
+        ax.plot(x[0], y[0], "o", ms=4, color=color)
+        m = min(len(x) - 2, max(1, len(x) // 3))
+        ax.annotate("", xy=(x[m + 1], y[m + 1]), xytext=(x[m], y[m]),
+                    arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.2})
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    if any(trajectories):
+        ax.legend(fontsize=8, frameon=False)
+
+
+def _trajectories(trajectories: object, name: str = "trajectories"
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if not isinstance(trajectories, Mapping):
+        trajectories = {"": trajectories}
+    if not trajectories:
+        raise ValueError(f"{name} is empty; give at least one (x, y) pair")
+    out = {}
+    for k, xy in trajectories.items():
+        if not (isinstance(xy, (tuple, list)) and len(xy) == 2):
+            raise ValueError(f"{name}[{k!r}] must be a pair (x (T,), y (T,)), got "
+                             f"{type(xy).__name__}")
+        x = _finite(_array(xy[0], f"{name}[{k!r}] x"), f"{name}[{k!r}] x")
+        y = _finite(_array(xy[1], f"{name}[{k!r}] y"), f"{name}[{k!r}] y")
+        if x.ndim != 1 or x.shape != y.shape or x.size < 3:
+            raise ValueError(f"{name}[{k!r}] must be two 1-D arrays of one length >= 3, got "
+                             f"shapes {x.shape} and {y.shape}")
+        out[str(k)] = (x, y)
+    return out
+
+
+def plot_phase_portrait(trajectories: Mapping[str, tuple[np.ndarray, np.ndarray]] | tuple,
+                        path: str | os.PathLike | None = None, field: Any = None,
+                        xlabel: str = "x", ylabel: str = "y", title: str = "") -> Path | Figure:
+    """Trajectories in a state plane, over the vector field that moves them.
+
+    Each trajectory starts at a dot and an arrow shows its direction. With ``field``, grey
+    streamlines show the flow everywhere in the drawn window: a spiral into a point is a damped
+    oscillation (a stable focus), a closed loop a limit cycle.
+
+    Args:
+        trajectories: label -> (x (T,), y (T,)), or one (x, y) pair.
+        path: where to write the PNG, or None to return the Figure.
+        field: a function ``(X, Y) -> (dX/dt, dY/dt)`` of two NumPy grids, or None.
+        xlabel: the x axis label (the push variable, with its unit).
+        ylabel: the y axis label (the pull variable, with its unit).
+        title: the figure title.
+
+    Returns:
+        ``path`` as a Path, or the Figure when ``path`` is None.
+
+    Raises:
+        ValueError: a trajectory is not two 1-D finite arrays of one length >= 3.
+    """
+    _check_path(path)
+    trajs = _trajectories(trajectories)
+    fig = _new_figure(5.5, 5.0)
+    ax = fig.subplots()
+    _draw_phase(ax, trajs, field)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "phase portrait", fontsize=11)
+    return _save(fig, path)
+
+
+def _spectra(x: dict[str, np.ndarray], dt_ms: float, nperseg: int | None
+             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Welch spectra (:func:`brainfit.metrics.psd_welch`) of (T,) or (T, K) series in Hz."""
+    out = {}
+    freqs = None
+    for k, y in x.items():
+        ys = torch.as_tensor(y if y.ndim == 2 else y[:, None])
+        seg = nperseg or min(ys.shape[0], 1024)
+        f, p = metrics.psd_welch(ys, fs=1000.0 / dt_ms, nperseg=seg)  # (F,), (F, K)
+        freqs = f.numpy()
+        out[k] = p.numpy()
+    return freqs, out
+
+
+def _draw_spectrum(ax, freqs: np.ndarray, power: dict[str, np.ndarray], log: bool,
+                   fmax: float | None) -> None:
+    """Spectra with each line's peak frequency in the legend (the 0 Hz bin skipped)."""
+    sel = freqs > 0
+    if fmax is not None:
+        sel &= freqs <= fmax
+    for j, (k, p) in enumerate(power.items()):
+        ps = p if p.ndim == 2 else p[:, None]
+        mean = ps.mean(axis=1)
+        peak = float(freqs[sel][np.argmax(mean[sel])]) if sel.any() else float("nan")
+        label = f"{k + ': ' if k else ''}peak {peak:.3g} Hz"
+        ax.plot(freqs[sel], mean[sel], lw=1.2, color=f"C{j % 10}", label=label)
+    if log and all(np.all(p[sel] > 0) for p in power.values()):
+        ax.set_yscale("log")
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("power density" + (" (log scale)" if ax.get_yscale() == "log" else ""))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, frameon=False)
+
+
+def plot_spectrum(freqs: np.ndarray, power: Mapping[str, np.ndarray] | np.ndarray,
+                  path: str | os.PathLike | None = None, log: bool = True,
+                  fmax: float | None = None, title: str = "") -> Path | Figure:
+    """Power spectra, each line's peak frequency in the legend.
+
+    Args:
+        freqs: frequencies (F,) in Hz, e.g. from :func:`brainfit.metrics.psd_welch`.
+        power: label -> power (F,) or (F, K) (the mean over K is drawn), or one array.
+        path: where to write the PNG, or None to return the Figure.
+        log: a logarithmic power axis (when every value drawn is positive).
+        fmax: the highest frequency drawn, Hz (None: all).
+        title: the figure title.
+
+    Returns:
+        ``path`` as a Path, or the Figure when ``path`` is None.
+
+    Raises:
+        ValueError: an entry's length differs from ``freqs``, or values are not finite.
+    """
+    _check_path(path)
+    f = _finite(_array(freqs, "freqs"), "freqs")
+    lines = _lines(power, "power")
+    for k, p in lines.items():
+        if p.shape[0] != f.size:
+            raise ValueError(f"power[{k!r}] has {p.shape[0]} frequencies but freqs has {f.size}")
+    fig = _new_figure(6.5, 4.2)
+    ax = fig.subplots()
+    _draw_spectrum(ax, f, lines, log, fmax)
+    ax.set_title(title or "power spectrum", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_oscillator(t: np.ndarray, x: Mapping[str, np.ndarray] | np.ndarray,
+                    y: Mapping[str, np.ndarray] | np.ndarray,
+                    path: str | os.PathLike | None = None, names: tuple[str, str] = ("x", "y"),
+                    field: Any = None, fmax: float | None = None, title: str = "",
+                    nperseg: int | None = None) -> Path | Figure:
+    """One node's dynamics in three panels: time series, phase portrait and spectrum.
+
+    The push-pull pair of a model (``x`` excites, ``y`` restrains: the harmonic oscillator's x and
+    y, Wilson-Cowan's E and I) is drawn against time, against each other (with the flow
+    ``field`` if given) and as the power spectrum of ``x`` (Welch, :func:`brainfit.metrics.
+    psd_welch`). Several runs (e.g. parameter values) overlay, one colour each. 15 x 4.2 in.
+
+    Args:
+        t: times (T,) in ms, evenly spaced.
+        x: label -> the push variable (T,), or one array.
+        y: label -> the pull variable (T,), the same labels as ``x``, or one array.
+        path: where to write the PNG, or None to return the Figure.
+        names: the two variables' names (with units), for the axes.
+        field: ``(X, Y) -> (dX/dt, dY/dt)`` for the phase portrait's streamlines, or None.
+        fmax: the highest frequency drawn, Hz.
+        title: the figure title.
+        nperseg: Welch segment length in samples (default: min(T, 1024)).
+
+    Returns:
+        ``path`` as a Path, or the Figure when ``path`` is None.
+
+    Raises:
+        ValueError: ``x`` and ``y`` differ in labels or lengths, ``t`` is not (T,) and evenly
+            spaced, or values are not finite.
+    """
+    _check_path(path)
+    xs, ys = _lines(x, "x"), _lines(y, "y")
+    if list(xs) != list(ys):
+        raise ValueError(f"x and y must have the same labels, got {list(xs)} and {list(ys)}")
+    n = next(iter(xs.values())).shape[0]
+    time = _time(t, n)
+    steps = np.diff(time)
+    if np.any(steps <= 0) or np.ptp(steps) > 1e-6 * abs(steps.mean()):
+        raise ValueError("t must be evenly spaced and increasing (the spectrum needs a sampling "
+                         "rate)")
+    trajs = {}
+    for k in xs:
+        if xs[k].shape != (n,) or ys[k].shape != (n,):
+            raise ValueError(f"x[{k!r}] and y[{k!r}] must both be (T,) = ({n},), got "
+                             f"{xs[k].shape} and {ys[k].shape}")
+        trajs[k] = (xs[k], ys[k])
+    fig = _new_figure(15.0, 4.2)
+    ax_t, ax_p, ax_s = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.6, 1.0, 1.1]})
+    for j, k in enumerate(xs):
+        ax_t.plot(time, xs[k], lw=1.0, color=f"C{j % 10}", label=f"{k + ': ' if k else ''}"
+                  f"{names[0]}")
+        ax_t.plot(time, ys[k], lw=0.8, ls="--", color=f"C{j % 10}", alpha=0.7,
+                  label=f"{k + ': ' if k else ''}{names[1]}")
+    ax_t.set_xlabel("time (ms)")
+    ax_t.set_title(f"time series (solid {names[0]}, dashed {names[1]})", fontsize=10)
+    ax_t.grid(alpha=0.3)
+    _draw_phase(ax_p, trajs, field)
+    ax_p.set_xlabel(names[0])
+    ax_p.set_ylabel(names[1])
+    ax_p.set_title("phase portrait", fontsize=10)
+    freqs, power = _spectra(xs, float(steps.mean()), nperseg)
+    _draw_spectrum(ax_s, freqs, power, True, fmax)
+    ax_s.set_title(f"spectrum of {names[0]}", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return _save(fig, path)
+
+
+def _extrema(y: np.ndarray) -> np.ndarray:
+    """Local maxima and minima of a trace; its mean when it has none (a fixed point)."""
+    d = np.diff(y)
+    turn = np.flatnonzero(np.sign(d[1:]) != np.sign(d[:-1])) + 1
+    return y[turn] if turn.size else np.array([y.mean()])
+
+
+def plot_bifurcation(values: np.ndarray, traces: np.ndarray,
+                     path: str | os.PathLike | None = None, name: str = "parameter",
+                     unit: str = "", observable: str = "x", dt: float | None = None,
+                     critical: float | None = None, critical_label: str = "bifurcation",
+                     title: str = "") -> Path | Figure:
+    """A bifurcation diagram from simulations at a range of parameter values.
+
+    Top: for each value, the local maxima and minima of its trace (after transients; a fixed
+    point has none and is drawn at its mean), so a fixed point is one dot and an oscillation two
+    branches that open where it is born. Bottom (with ``dt``): the frequency of the largest
+    spectral peak where the trace oscillates (peak-to-peak above 10 % of the largest). A red line
+    marks ``critical``, the value where theory places the bifurcation. 8 x 4 in, 8 x 7 with the
+    frequency panel.
+
+    Args:
+        values: the parameter values (P,).
+        traces: the observable at each value, (P, T) after transients.
+        path: where to write the PNG, or None to return the Figure.
+        name: the parameter's name.
+        unit: the parameter's unit.
+        observable: the observable's name (with its unit).
+        dt: the traces' sampling interval in ms, for the frequency panel (None: no panel).
+        critical: the parameter value of the bifurcation, or None.
+        critical_label: what happens at ``critical``.
+        title: the figure title.
+
+    Returns:
+        ``path`` as a Path, or the Figure when ``path`` is None.
+
+    Raises:
+        ValueError: ``traces`` is not (P, T) with P = len(values) and T >= 3, or not finite.
+    """
+    _check_path(path)
+    v = _finite(_array(values, "values"), "values")
+    y = _finite(_array(traces, "traces"), "traces")
+    if v.ndim != 1 or y.ndim != 2 or y.shape[0] != v.size or y.shape[1] < 3:
+        raise ValueError(f"traces must be (P, T) with P = len(values) = {v.size} and T >= 3, got "
+                         f"shape {y.shape}")
+    fig = _new_figure(8.0, 7.0 if dt else 4.0)
+    axes = fig.subplots(2 if dt else 1, 1, squeeze=False, sharex=True)[:, 0]
+    ax = axes[0]
+    for p, trace in zip(v, y):
+        ext = _extrema(trace)
+        ax.plot(np.full(ext.size, p), ext, ".", ms=2, color="k")
+    label = f"{name} [{unit}]" if unit else name
+    ax.set_ylabel(f"{observable}: extrema")
+    ax.set_title("local maxima and minima after transients", fontsize=10)
+    if dt:
+        amp = np.ptp(y, axis=1)
+        osc = amp > 0.1 * max(float(amp.max()), 1e-300)
+        freqs = np.fft.rfftfreq(y.shape[1], d=dt / 1000.0)
+        spec = np.abs(np.fft.rfft(y - y.mean(axis=1, keepdims=True), axis=1))
+        peak = freqs[1:][np.argmax(spec[:, 1:], axis=1)]
+        axes[1].plot(v[osc], peak[osc], "o-", ms=3, color="tab:blue")
+        axes[1].set_ylabel("peak frequency (Hz)")
+        axes[1].set_title("frequency of the oscillation", fontsize=10)
+    for a in axes:
+        if critical is not None:
+            a.axvline(critical, color="tab:red", lw=1.2,
+                      label=f"{critical_label} ({name} = {critical:g})")
+            a.legend(fontsize=8, frameon=False, loc="best")
+        a.grid(alpha=0.3)
+    axes[-1].set_xlabel(label)
+    fig.suptitle(title or f"Bifurcation diagram in {name}", fontsize=12)
     return _save(fig, path)

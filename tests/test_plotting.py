@@ -373,7 +373,7 @@ def test_parameters_shared_values_and_fixed_marker(tmp_path, saved):
             r["trainable"] = False
         if r["parameter"] == "speed":
             r["trainable"] = "False"
-    plotting.plot_parameters(rows, tmp_path / "params.png")
+    plotting.plot_parameters(rows, tmp_path / "params.png", fitted_only=False)
     ax_a, ax_w, ax_table = saved[-1].axes
     assert len(ax_a.get_lines()) == 3
     (only,) = ax_w.get_lines()
@@ -382,6 +382,38 @@ def test_parameters_shared_values_and_fixed_marker(tmp_path, saved):
     assert ax_w.get_title().endswith("(fixed)") and not ax_a.get_title().endswith("(fixed)")
     cells = {c.get_text().get_text() for c in ax_table.tables[0].get_celld().values()}
     assert {"speed [mm/ms] (fixed)", "G [1]"} <= cells
+
+
+def test_parameters_fitted_only_with_bounds_and_regime(tmp_path, saved):
+    """By default only the fitted parameters are drawn (the fixed ones named in the title); the
+    rows of a Hopf network carry bounds and the regime boundary a = 0, drawn as lines."""
+    import torch
+
+    import brainfit
+
+    model = brainfit.create_model("hopf", n_regions=4, a={"value": -2e-5, "trainable": True,
+                                                          "scope": "regional", "low": -2e-4,
+                                                          "high": 1e-4}, omega=3e-4)
+    net = brainfit.BrainNetwork(model, torch.ones(4, 4) - torch.eye(4), G={"value": 1e-4,
+                                                                            "high": 2e-3})
+    rows = [{**r, "subject": "S1"} for r in net.param_table()]
+    fig = plotting.plot_parameters(rows, None)
+    assert isinstance(fig, Figure) and not saved  # path None: the Figure back, nothing written
+    ax_a, ax_table = fig.axes
+    assert ax_a.get_ylabel() == "a [1/ms]"
+    flat = {ln.get_label(): ln.get_ydata()[0] for ln in ax_a.get_lines()
+            if ln.get_label()[0] != "S"}
+    assert flat == {"lower bound a = -0.0002": -2e-4, "upper bound a = 0.0001": 1e-4,
+                    "a = 0: the model changes regime": 0.0}
+    cells = {c.get_text().get_text() for c in ax_table.tables[0].get_celld().values()}
+    assert "G [1] in [0, 0.002]" in cells
+    assert not any(c.startswith(("omega", "gamma", "beta")) for c in cells)
+    assert "not fitted (held at their values): omega, gamma, beta" in fig.get_suptitle()
+    # bounds and regimes given by hand override the rows' (as for rows read from a CSV)
+    fig = plotting.plot_parameters(rows, None, bounds={"a": (None, 5e-5)}, regimes={"a": -1e-5})
+    labels = {ln.get_label() for ln in fig.axes[0].get_lines()}
+    assert {"upper bound a = 5e-05", "a = -1e-05: the model changes regime"} <= labels
+    assert not any(lab.startswith("lower bound") for lab in labels)
 
 
 @pytest.mark.parametrize("case, exc, match", [
@@ -492,3 +524,107 @@ def test_baselines_one_column_per_subject_and_the_mean(tmp_path, saved):
     np.testing.assert_allclose(group.get_offsets()[:, 1], [0.6, 0.5, 0.55])
     with pytest.raises(ValueError, match="no 'fc_similarity'"):
         plotting.plot_baselines({"S1": {"sc_fc_r": 0.1}}, names, tmp_path / "b.png")
+
+
+# ----------------------------------------------------------------------------- notebooks' figures
+
+
+def test_path_none_returns_the_figure_and_writes_nothing(tmp_path, saved, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    emp, sim = fc_pair()
+    fig = plotting.plot_fc_comparison(emp, sim, None, None)
+    assert isinstance(fig, Figure) and not saved and not list(tmp_path.iterdir())
+    with pytest.raises(TypeError, match="or None"):
+        plotting.plot_bold(np.zeros((5, 3)), 2.0, 3)
+
+
+def test_hemispheres_and_region_order():
+    labels = ["Precentral_L", "Precentral_R", "lh.cuneus", "rh.cuneus", "L_V1", "Vermis_3",
+              "Left-Thalamus"]
+    groups = plotting.hemispheres(labels)
+    assert groups == ["left", "right", "left", "right", "left", "other", "left"]
+    np.testing.assert_array_equal(plotting.region_order(groups), [0, 2, 4, 6, 1, 3, 5])
+
+
+def test_fc_comparison_and_fc_ordered_and_labelled_by_group(tmp_path, saved):
+    """Given groups, the matrices are drawn ordered by group (left first) with a line between
+    the groups; with labels for few regions every region is named in that order."""
+    emp, sim = fc_pair(subjects=["S1"])
+    labels = [f"R{j}_{'L' if j % 2 == 0 else 'R'}" for j in range(N_REGIONS)]
+    groups = plotting.hemispheres(labels)
+    order = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
+    fig = plotting.plot_fc_comparison(emp, sim, None, None, labels=labels, groups=groups)
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), emp["S1"][np.ix_(order, order)])
+    assert [t.get_text() for t in ax.get_xticklabels()] == [labels[i] for i in order]
+    assert 4.5 in [ln.get_xdata()[0] for ln in ax.get_lines()]  # the line between hemispheres
+    fig = plotting.plot_fc({"empirical": emp["S1"], "simulated": sim["S1"]}, None, labels=labels,
+                           groups=groups)
+    a0, a1 = fig.axes[:2]
+    np.testing.assert_array_equal(a1.get_images()[0].get_array(), sim["S1"][np.ix_(order, order)])
+    r = np.corrcoef(upper(emp["S1"]), upper(sim["S1"]))[0, 1]
+    assert a1.get_title() == f"simulated (r = {r:.3f} with empirical)"
+    with pytest.raises(ValueError, match="one per region"):
+        plotting.plot_fc({"e": emp["S1"]}, None, labels=labels[:3])
+
+
+def test_fcd_in_seconds():
+    rng = np.random.default_rng(0)
+    m = np.corrcoef(rng.standard_normal((6, 30)))
+    fig = plotting.plot_fcd({"empirical": m, "simulated": m}, step=2.0, window=60.0)
+    ax = fig.axes[0]
+    assert ax.get_images()[0].get_extent() == [-1.0, 11.0, 11.0, -1.0]
+    assert ax.get_xlabel() == "window start (s)" and "60 s windows" in fig.get_suptitle()
+    with pytest.raises(ValueError, match="positive"):
+        plotting.plot_fcd({"e": m}, step=0.0)
+
+
+def test_oscillator_spectrum_peak_and_phase_portrait():
+    """A 10 Hz rotation: the spectrum's legend gives its peak, the portrait holds the loop."""
+    t = np.arange(4000) * 0.5  # ms
+    w = 2 * np.pi * 10 / 1000  # rad/ms
+    x, y = np.cos(w * t), np.sin(w * t)
+    fig = plotting.plot_oscillator(t, {"undamped": x}, {"undamped": y},
+                                   field=lambda X, Y: (-w * Y, w * X), fmax=40)
+    ax_t, ax_p, ax_s = fig.axes
+    (spec,) = ax_s.get_lines()
+    assert spec.get_label() == "undamped: peak 9.77 Hz"  # the Welch bin nearest 10 Hz
+    np.testing.assert_allclose(ax_p.get_lines()[0].get_xdata(), x)
+    assert ax_p.collections  # the streamlines of the field
+    f = np.fft.rfftfreq(t.size, 0.5e-3)
+    p = np.abs(np.fft.rfft(x)) ** 2 + 1e-12
+    fig = plotting.plot_spectrum(f, {"x": p}, fmax=100)
+    assert fig.axes[0].get_lines()[0].get_label() == "x: peak 10 Hz"
+    with pytest.raises(ValueError, match="same labels"):
+        plotting.plot_oscillator(t, {"a": x}, {"b": y})
+    with pytest.raises(ValueError, match="pair"):
+        plotting.plot_phase_portrait({"a": x})
+
+
+def test_bifurcation_branches_open_at_the_critical_value():
+    """Fixed points below 0 are one dot at 0; above, the extrema are +-sqrt(a)."""
+    t = np.arange(2000) * 0.5
+    a = np.linspace(-0.1, 0.1, 11)
+    traces = np.array([np.sqrt(max(v, 0.0)) * np.cos(0.0628 * t) for v in a])
+    fig = plotting.plot_bifurcation(a, traces, name="a", unit="1/ms", dt=0.5, critical=0.0,
+                                    critical_label="Hopf bifurcation")
+    top, bottom = fig.axes
+    dots = [ln for ln in top.get_lines() if ln.get_linestyle() == "None"]
+    last = dots[-1].get_ydata()
+    np.testing.assert_allclose([last.min(), last.max()], [-np.sqrt(0.1), np.sqrt(0.1)], rtol=1e-3)
+    np.testing.assert_array_equal(dots[0].get_ydata(), [0.0])
+    freq = [ln for ln in bottom.get_lines() if ln.get_marker() == "o"][0]
+    assert freq.get_xdata().min() > 0 and np.allclose(freq.get_ydata(), 10.0, atol=1.0)
+    assert "Hopf bifurcation (a = 0)" in {ln.get_label() for ln in top.get_lines()}
+    with pytest.raises(ValueError, match=r"\(P, T\)"):
+        plotting.plot_bifurcation(a, traces[:3])
+
+
+def test_timeseries_panels():
+    t = np.arange(10) * 2.0
+    fig = plotting.plot_timeseries(t, {"BOLD": np.ones((10, 3)), "drive": np.zeros(10)},
+                                   xlabel="time (s)")
+    a, b = fig.axes
+    assert len(a.get_lines()) == 3 and b.get_xlabel() == "time (s)" and a.get_title() == "BOLD"
+    with pytest.raises(ValueError, match="one time per sample"):
+        plotting.plot_timeseries(t, {"x": np.zeros(9)})
