@@ -42,7 +42,8 @@ def test_every_notebook_has_its_twin_and_holds_its_cells():
         got = [{"cell_type": c["cell_type"], "source": "".join(c["source"])} for c in nb["cells"]]
         assert got == sync.cells(twin.read_text()), \
             f"{twin.name} and its notebook differ: run python scripts/sync_notebooks.py"
-        assert all(not c.get("outputs") for c in nb["cells"]), "notebooks are stored without outputs"
+        assert all(not c.get("outputs") for c in nb["cells"]), \
+            "notebooks are stored without outputs"
     assert sync.main(["--check"]) == 0
 
 
