@@ -13,8 +13,9 @@ A checkpoint (``checkpoints/last.pt``, ``best.pt``) is a dict with:
 Every file a run writes goes through :func:`write_atomic` (a uniquely named temporary file in the
 same folder, fsynced, then renamed), so a file on disk is always whole. A checkpoint also stores
 the SHA-256 of its contents, checked on load, and is read with ``weights_only=True``: it holds
-only tensors and plain values, so loading one a colleague sent runs no code. :func:`brainfit.fit.fitted.load_fitted` (``brainfit.load_fitted``) rebuilds the
-fitted model of a checkpoint.
+only tensors and plain values, so loading one a colleague sent runs no code.
+:func:`brainfit.fit.fitted.load_fitted` (``brainfit.load_fitted``) rebuilds the fitted model of a
+checkpoint.
 """
 
 from __future__ import annotations
@@ -118,9 +119,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         wrapped = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means the same to a user
         raise ValueError(f"{path} is not a readable checkpoint: it is truncated, corrupted or "
-                         f"not a brainfit checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''}). Use another "
-                         f"checkpoint (checkpoints/best.pt or last.pt) or rerun the fit") from err
+                         f"not a brainfit checkpoint ({_reason(err)}). Use another checkpoint "
+                         f"(checkpoints/best.pt or last.pt) or rerun the fit") from err
     if not isinstance(wrapped, dict) or wrapped.get("format") != FORMAT:
         raise ValueError(f"{path} is not a brainfit checkpoint (format "
                          f"{wrapped.get('format') if isinstance(wrapped, dict) else None!r}, "
@@ -133,11 +133,21 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         ckpt = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{path} holds objects other than tensors and plain values, which are "
-                         f"not loaded ({err})") from err
+        raise ValueError(f"{path} is not loaded: {_reason(err)}") from err
     if not isinstance(ckpt, dict) or "model_state" not in ckpt or "config" not in ckpt:
         raise ValueError(f"{path} is not a brainfit checkpoint (no model_state/config)")
     return ckpt
+
+
+def _reason(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in a line (not torch's advice to load the file
+    unsafely)."""
+    text = str(err)
+    if "Weights only load failed" in text:
+        return ("it holds Python objects other than tensors and plain values, and loading those "
+                "could run code")
+    first = text.splitlines()[0] if text else ""
+    return f"{type(err).__name__}: {first[:160]}"
 
 
 def array_checksum(arrays: Iterable[np.ndarray | Tensor | None]) -> str:

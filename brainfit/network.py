@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -60,7 +61,7 @@ from brainfit.connectome import (
 from brainfit.models.base import NeuralMass
 from brainfit.noise import Noise
 from brainfit.params import ParameterSet, ParamSpec
-from brainfit.runtime import SimulationDiverged, check_finite  # noqa: F401 (SimulationDiverged: re-exported)
+from brainfit.runtime import SimulationDiverged, check_finite, check_generator  # noqa: F401 (SimulationDiverged: re-exported)
 from brainfit.stimulus import Stimulus
 
 log = logging.getLogger("brainfit.network")
@@ -197,6 +198,10 @@ class BrainNetwork(nn.Module):
         self.rows: tuple[int, int] | None = None
         if not isinstance(model, NeuralMass):
             raise TypeError(f"model must be a brainfit NeuralMass, got {type(model).__name__}")
+        if isinstance(weights, (str, os.PathLike)):
+            raise TypeError(f"weights must be an array (N, N) or (B, N, N), got the path "
+                            f"{str(weights)!r}: load the file first, e.g. with "
+                            f"brainfit.data.load(...) or numpy.load")
         W = torch.as_tensor(weights, dtype=torch.get_default_dtype())
         L = None if lengths is None else torch.as_tensor(lengths, dtype=torch.get_default_dtype())
         check_connectome(W, L)
@@ -320,6 +325,7 @@ class BrainNetwork(nn.Module):
     def initial_state(self, batch: int | None = None, generator: torch.Generator | None = None,
                       x0: Tensor | None = None) -> NetworkState:
         """A fresh :class:`NetworkState` at t = 0 (random model state unless ``x0`` is given)."""
+        check_generator(generator)
         B = self._batch(x0.shape[0] if batch is None and x0 is not None else batch)
         ref = self.weights
         rows = self.rows if self.rows is not None and x0 is None else None

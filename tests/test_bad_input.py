@@ -319,9 +319,7 @@ API_CASES = [
      ValueError, ["not_a_checkpoint.pt", "checkpoint"]),
     ("load-fitted-truncated", lambda f, r: brainfit.load_fitted(f / "truncated.pt"), ValueError,
      ["truncated.pt", "truncated"]),
-    ("weights-path", lambda f, r: _network(str(f / "sc.npy")), TypeError, ["weights", "load"],
-     pytest.mark.xfail(strict=True, reason="brainfit/network.py converts weights with "
-                       "torch.as_tensor before any check")),
+    ("weights-path", lambda f, r: _network(str(f / "sc.npy")), TypeError, ["weights", "load"]),
 ]
 
 

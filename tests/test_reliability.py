@@ -132,11 +132,11 @@ def test_resume_refuses_epochs_that_would_fit_nothing(two_epochs, tmp_path, epoc
 def test_a_diverging_evaluation_goes_back_and_lowers_the_rate(tmp_path, monkeypatch, caplog):
     original, calls = Trainer._eval_simulation, {"n": 0}
 
-    def diverge_once(self, seed):
+    def diverge_once(self, seed, simulator=None):
         calls["n"] += 1
         if calls["n"] == 1:
             raise SimulationDiverged("the simulation diverged by t = 1 ms (NaN/inf)", [1])
-        return original(self, seed)
+        return original(self, seed, simulator)
 
     monkeypatch.setattr(Trainer, "_eval_simulation", diverge_once)
     out = tmp_path / "ev"

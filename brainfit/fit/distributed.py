@@ -143,7 +143,7 @@ class ProcessGroup:
         Raises:
             ValueError: naming the settings that differ from rank 0's.
         """
-        mine = _flat(config)
+        mine = flat_config(config, skip=("hydra",))
         digest = hashlib.sha256(json.dumps(mine, sort_keys=True, default=str).encode())
         digests = self.gather(digest.hexdigest())
         if len(set(digests)) == 1:
@@ -156,12 +156,15 @@ class ProcessGroup:
                          f"launch every process with the same overrides")
 
 
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; where a job's output goes is not compared."""
+def flat_config(config: dict[str, Any], prefix: str = "",
+                skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, leaving out the top-level keys in ``skip``."""
     out: dict[str, Any] = {}
     for k, v in (config or {}).items():
+        if not prefix and k in skip:
+            continue
         if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{prefix}{k}."))
-        elif f"{prefix}{k}" != "hydra":
+            out.update(flat_config(v, f"{prefix}{k}."))
+        else:
             out[f"{prefix}{k}"] = v
     return out

@@ -24,8 +24,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from brainfit.checkpoint import (fitted_rows, load_checkpoint, save_atomic, write_csv, write_json,
-                                 write_npz)
+from brainfit.checkpoint import (
+    fitted_rows,
+    load_checkpoint,
+    save_atomic,
+    write_csv,
+    write_json,
+    write_npz,
+)
+from brainfit.fit.distributed import flat_config
 from brainfit.fit.targets import BASELINES
 from brainfit.runtime import FitDiverged
 from brainfit.simulator import BoldSimulator
@@ -70,9 +77,13 @@ class RunOutputs:
         theirs = ckpt["config"]
         for group in ("model", "coupling", "bold"):
             if run_config.get(group) != theirs.get(group):
+                a = flat_config(theirs.get(group) or {})
+                b = flat_config(run_config.get(group) or {})
+                diff = ", ".join(f"{group}.{k}: {a.get(k)!r} there, {b.get(k)!r} here"
+                                 for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
                 raise ValueError(f"cannot resume from {path}: it was fitted with a different "
-                                 f"{group} config ({theirs.get(group)} vs "
-                                 f"{run_config.get(group)})")
+                                 f"{group} config ({diff}); resume with the checkpoint's "
+                                 f"settings, or start a new fit")
         if ckpt["data"]["checksums"] != checksums:
             raise ValueError(f"cannot resume from {path}: it was fitted on a different cohort or "
                              f"preprocessing (subjects {ckpt['data']['ids']} vs "

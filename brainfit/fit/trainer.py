@@ -35,7 +35,7 @@ from brainfit import metrics
 from brainfit.data import Cohort, Preprocessing
 from brainfit.fit import memory
 from brainfit.fit.build import Components
-from brainfit.fit.distributed import ProcessGroup
+from brainfit.fit.distributed import ProcessGroup, flat_config
 from brainfit.fit.evaluator import EVAL_SEED, Evaluation, Evaluator
 from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
@@ -728,7 +728,7 @@ class Trainer:
                 f"already done {done}{' and finished' if done == cfg.epochs else ''}: set "
                 f"trainer.epochs above {done} to fit further, or score it as it is with "
                 f"python scripts/evaluate.py run=<its run folder>")
-        theirs, ours = _flat(ckpt["config"]), _flat(self.run_config)
+        theirs, ours = flat_config(ckpt["config"]), flat_config(self.run_config)
         changed = {k: (theirs.get(k), ours.get(k)) for k in sorted(set(theirs) | set(ours))
                    if theirs.get(k) != ours.get(k) and k != "trainer.resume"}
         if changed:
@@ -908,17 +908,6 @@ def _largest_changes(good: list[dict[str, Any]], current: list[dict[str, Any]],
         name = g["parameter"] + (f" ({', '.join(where)})" if where else "")
         out.append(f"{name} {float(g['value']):.4g} -> {b:.4g}")
     return "the parameters that moved most: " + "; ".join(out)
-
-
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    out: dict[str, Any] = {}
-    for k, v in (config or {}).items():
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _rows(value: Any, rows: slice) -> Any:
