@@ -194,3 +194,11 @@ def test_npz_errors_name_the_file(tmp_path):
         load_npz(empty)
     with pytest.raises(FileNotFoundError, match="missing.npz"):
         load_npz(tmp_path / "missing.npz")
+
+
+def test_a_split_that_leaves_a_part_too_short_names_the_fraction_that_works():
+    rng = np.random.default_rng(0)
+    s = Subject("a", weights=np.ones((3, 3)) - np.eye(3), bold=rng.standard_normal((10, 3)),
+                tr=2.0)
+    with pytest.raises(DataError, match=r"leaves 9 to fit and 1 to hold out.*between 0.3 and 0.7"):
+        Cohort([s]).split(0.9)

@@ -562,6 +562,14 @@ class Cohort(Sequence[Subject]):
                     "subjects with cohort.select(ids) instead"
                 )
             t = int(round(f * s.n_times))
+            if min(t, s.n_times - t) < 3:
+                raise DataError(
+                    f"{_where(s.id, s.source)}: splitting its {s.n_times} volumes at "
+                    f"train_fraction = {f:g} leaves {t} to fit and {s.n_times - t} to hold out; "
+                    "each part needs at least 3: use longer sessions or a train_fraction "
+                    f"(trainer.train_fraction) between {3 / s.n_times:.2g} and "
+                    f"{1 - 3 / s.n_times:.2g}"
+                )
             common = dict(fc_target=None, fcd_target=None)
             train.append(s.replace(bold=s.bold[:t], **common))
             test.append(s.replace(bold=s.bold[t:], **common))
