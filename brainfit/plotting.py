@@ -1450,7 +1450,7 @@ def _spectra(x: dict[str, np.ndarray], dt_ms: float, nperseg: int | None
     freqs = None
     for k, y in x.items():
         ys = torch.as_tensor(y if y.ndim == 2 else y[:, None])
-        seg = nperseg or min(ys.shape[0], 1024)
+        seg = nperseg or (ys.shape[0] // 2 if ys.shape[0] >= 64 else ys.shape[0])
         f, p = metrics.psd_welch(ys, fs=1000.0 / dt_ms, nperseg=seg)  # (F,), (F, K)
         freqs = f.numpy()
         out[k] = p.numpy()
@@ -1530,7 +1530,8 @@ def plot_oscillator(t: np.ndarray, x: Mapping[str, np.ndarray] | np.ndarray,
         field: ``(X, Y) -> (dX/dt, dY/dt)`` for the phase portrait's streamlines, or None.
         fmax: the highest frequency drawn, Hz.
         title: the figure title.
-        nperseg: Welch segment length in samples (default: min(T, 1024)).
+        nperseg: Welch segment length in samples (default: T // 2, three half-overlapping
+            segments, a resolution of 2 / duration).
 
     Returns:
         ``path`` as a Path, or the Figure when ``path`` is None.

@@ -588,7 +588,7 @@ def test_oscillator_spectrum_peak_and_phase_portrait():
                                    field=lambda X, Y: (-w * Y, w * X), fmax=40)
     ax_t, ax_p, ax_s = fig.axes
     (spec,) = ax_s.get_lines()
-    assert spec.get_label() == "undamped: peak 9.77 Hz"  # the Welch bin nearest 10 Hz
+    assert spec.get_label() == "undamped: peak 10 Hz"  # 1 s Welch segments: 1 Hz bins
     np.testing.assert_allclose(ax_p.get_lines()[0].get_xdata(), x)
     assert ax_p.collections  # the streamlines of the field
     f = np.fft.rfftfreq(t.size, 0.5e-3)
