@@ -740,6 +740,14 @@ def _optional_number(v: object, name: str) -> float | None:
     return None if math.isnan(x) else x
 
 
+def _names(names: list[str]) -> str:
+    """Parameter names for a title: those of a component (``bold.kappa``, ...) counted."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(n.split(".")[0] if "." in n else n, []).append(n)
+    return ", ".join(v[0] if len(v) == 1 else f"{k}.* ({len(v)})" for k, v in groups.items())
+
+
 def _bounds_note(lo: float | None, hi: float | None) -> str:
     if lo is None and hi is None:
         return ""
@@ -940,7 +948,7 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike | None,
                          fontsize=10)
             ax.grid(alpha=0.3)
             if name in regime_at or name in lows or name in highs:
-                ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+                ax.legend(fontsize=7, framealpha=0.8, loc="best")
             elif ax.get_lines() and (shared or not subject_legend):
                 subject_legend = subject_legend or not shared
                 ax.legend(title="subject", fontsize=8, title_fontsize=8, frameon=False,
@@ -967,7 +975,7 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike | None,
         table.auto_set_font_size(False)
         table.set_fontsize(9)
         ax.set_title("non-regional parameters (value per subject)", fontsize=10)
-    note = f"\nnot fitted (held at their values): {', '.join(left_out)}" if left_out else ""
+    note = f"\nnot fitted (held at their values): {_names(left_out)}" if left_out else ""
     fig.suptitle(f"Fitted parameters, natural units{_cap_note(len(subjects), len(shown))}{note}",
                  fontsize=12 if not note else 11)
     return _save(fig, path)
