@@ -768,7 +768,8 @@ def _bounds_and_regime(ax, name: str, lo: float | None, hi: float | None,
 def plot_parameters(rows: list[dict], path: str | os.PathLike | None,
                     labels: list[str] | None = None, fitted_only: bool = True,
                     bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-                    regimes: Mapping[str, float] | None = None) -> Path | Figure:
+                    regimes: Mapping[str, float] | None = None,
+                    title: str = "") -> Path | Figure:
     """Fitted parameters per subject, in natural units, within their bounds.
 
     One panel per regional parameter (the rows with a region) shows its value per region, one line
@@ -803,6 +804,8 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike | None,
         bounds: parameter -> (low, high), overriding the rows' ``low``/``high`` (None: unbounded).
         regimes: parameter -> the value where the model changes regime, overriding the rows'
             ``regime`` (e.g. ``{"a": 0.0}`` for rows read from a CSV).
+        title: the figure title (default: "Fitted parameters, natural units"); rows of any
+            regional quantity (a "subject" per condition) draw the same way.
 
     Returns:
         ``path`` as a Path, or the Figure when ``path`` is None.
@@ -976,7 +979,8 @@ def plot_parameters(rows: list[dict], path: str | os.PathLike | None,
         table.set_fontsize(9)
         ax.set_title("non-regional parameters (value per subject)", fontsize=10)
     note = f"\nnot fitted (held at their values): {_names(left_out)}" if left_out else ""
-    fig.suptitle(f"Fitted parameters, natural units{_cap_note(len(subjects), len(shown))}{note}",
+    fig.suptitle(f"{title or 'Fitted parameters, natural units'}"
+                 f"{_cap_note(len(subjects), len(shown))}{note}",
                  fontsize=12 if not note else 11)
     return _save(fig, path)
 
