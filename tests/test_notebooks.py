@@ -25,7 +25,7 @@ _spec.loader.exec_module(sync)
 
 TWINS = sync.twins(ROOT / "notebooks")
 #: notebooks quick enough for the default run (the rest take minutes on 2 cores: slow)
-FAST = {"quickstart"}
+FAST = {"quickstart", "own_data"}
 #: the fewest figures each notebook must draw
 MIN_FIGURES = {"quickstart": 6, "model_ladder": 8, "perturbation": 4, "fitting": 5,
                "own_data": 2}
