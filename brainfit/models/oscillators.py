@@ -24,7 +24,8 @@ class HarmonicOscillator(NeuralMass):
 
     i.e. ``x' = alpha x - omega y + u``, ``y' = omega x + alpha y``. With ``alpha = 0`` the modulus
     |z| is conserved; with ``alpha < 0`` it decays as exp(alpha t). The bottom rung of the ladder in
-    the "Rosetta Stone" of neural mass models (Byrne et al. 2022, J Math Neurosci).
+    the "Rosetta Stone" of neural mass models (Castaldo, de Palma Aristides, Clusella,
+    Garcia-Ojalvo & Ruffini 2025, arXiv:2512.10982).
 
     Parameters (units): ``alpha`` [1/ms] growth rate (<= 0), ``omega`` [rad/ms] angular frequency
     (default 2 pi 10 Hz).
