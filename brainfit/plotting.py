@@ -106,8 +106,16 @@ _BOLD_SIZE = (11.0, 6.5)
 
 
 def _new_figure(width: float, height: float, layout: str | None = "constrained"):
-    """A pyplot-free figure, by default with constrained layout (no backend, no global state)."""
-    from matplotlib.figure import Figure
+    """A pyplot-free figure, by default with constrained layout (no backend, no global state).
+
+    Raises:
+        ImportError: matplotlib is not installed (it is an optional extra).
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError("brainfit.plotting draws with matplotlib, which is not installed: "
+                          "pip install 'brainfit[plot]' (or pip install matplotlib)") from err
 
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)
 

@@ -628,3 +628,11 @@ def test_timeseries_panels():
     assert len(a.get_lines()) == 3 and b.get_xlabel() == "time (s)" and a.get_title() == "BOLD"
     with pytest.raises(ValueError, match="one time per sample"):
         plotting.plot_timeseries(t, {"x": np.zeros(9)})
+
+
+def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'brainfit\[plot\]'"):
+        plotting.plot_timeseries(np.arange(3.0), np.zeros(3))
