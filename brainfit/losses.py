@@ -91,6 +91,11 @@ class SimulatedBoldFilter(nn.Module):
         self.detrend, self.zscore = bool(detrend), bool(zscore)
 
     def _gain(self, n_fft: int, like: Tensor) -> Tensor:
+        return self.gain(torch.as_tensor(np.fft.rfftfreq(n_fft, d=self.tr), dtype=like.dtype,
+                                         device=like.device))
+
+    def gain(self, freqs_hz: Tensor) -> Tensor:
+        """The band-pass's zero-phase power gain ``|H(f)|^2`` at ``freqs_hz``."""
         from scipy import signal
 
         fs = 1.0 / self.tr
@@ -101,9 +106,8 @@ class SimulatedBoldFilter(nn.Module):
             sos = signal.butter(self.order, self.low_hz, "highpass", fs=fs, output="sos")
         else:
             sos = signal.butter(self.order, self.high_hz, "lowpass", fs=fs, output="sos")
-        freqs = np.fft.rfftfreq(n_fft, d=self.tr)
-        _, h = signal.sosfreqz(sos, worN=freqs, fs=fs)
-        return torch.as_tensor(np.abs(h) ** 2, dtype=like.dtype, device=like.device)
+        _, h = signal.sosfreqz(sos, worN=freqs_hz.detach().cpu().numpy(), fs=fs)
+        return torch.as_tensor(np.abs(h) ** 2, dtype=freqs_hz.dtype, device=freqs_hz.device)
 
     def forward(self, x: Tensor) -> Tensor:
         T = x.shape[1]
@@ -194,7 +198,24 @@ class Objective:
         Returns:
             ``(total (B,), {term: (B,)})``.
         """
-        sim = Simulation(bold, tr, metrics.fc(bold), prior_values or {})
+        return self._total(Simulation(bold, tr, metrics.fc(bold), prior_values or {}), targets)
+
+    def from_fc(self, fc: Tensor, tr: float, targets: Targets,
+                prior_values: Mapping[str, tuple[Any, Tensor]] | None = None
+                ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss per batch element of a model FC (B, N, N) known without a time series (e.g.
+        :func:`brainfit.linear.linearized_fc`).
+
+        Raises:
+            ValueError: a term that needs the time series (``fcd``, ``psd``).
+        """
+        needs_series = sorted(k for k in self.weights if k in ("fcd", "psd"))
+        if needs_series:
+            raise ValueError(f"the loss terms {needs_series} need simulated time series; a fit "
+                             f"on the model's FC alone takes FC terms only (loss=fc)")
+        return self._total(Simulation(None, tr, fc, prior_values or {}), targets)
+
+    def _total(self, sim: Simulation, targets: Targets) -> tuple[Tensor, dict[str, Tensor]]:
         parts = {name: term(self, sim, targets) for name, term in LOSS_TERMS.items()
                  if name in self.weights}  # registration order: the same sum every time
         total = sum(self.weights[k] * v for k, v in parts.items())
@@ -221,13 +242,13 @@ class Simulation:
     """What a loss term sees of one simulation.
 
     Attributes:
-        bold: filtered simulated BOLD (B, T, N).
+        bold: filtered simulated BOLD (B, T, N), or None for a model FC known without one.
         tr: its sampling interval, s.
         fc: its FC (B, N, N).
         prior_values: ``{path: (spec, raw tensor)}`` of the parameters, for ``prior``.
     """
 
-    bold: Tensor
+    bold: Tensor | None
     tr: float
     fc: Tensor
     prior_values: Mapping[str, tuple[Any, Tensor]]
@@ -275,4 +296,4 @@ def psd(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
 
 @LOSS_TERMS.register("prior")
 def prior(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
-    return obj.prior(sim.prior_values).expand(sim.bold.shape[0])
+    return obj.prior(sim.prior_values).expand(sim.fc.shape[0])

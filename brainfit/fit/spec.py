@@ -180,6 +180,10 @@ class TrainerConfig:
             every learning rate is multiplied by this factor before trying again.
         max_divergences: the fit stops (with the last good state saved) after this many such
             recoveries.
+        linearized: fit the FC of the model linearised about its resting state
+            (:func:`brainfit.linear.linearized_fc`: exact and noise-free, no simulation per step)
+            instead of the FC of simulated BOLD; FC loss terms only (``loss=fc``), white noise,
+            no delays, a model at rest at 0 (hopf). Evaluation still simulates the model.
         batch_subjects: simulate this many subjects (with their restarts) at a time and add up
             their gradients before each optimiser step (None: the whole cohort, or a process's
             share, at once). The fit is the same (to rounding); memory follows the batch, not the
@@ -214,6 +218,7 @@ class TrainerConfig:
     compile: Any = "auto"
     divergence_lr_factor: float = 0.1
     max_divergences: int = 3
+    linearized: bool = False
     batch_subjects: int | None = None
     distributed: Any = "auto"
     distributed_timeout: float = 600.0

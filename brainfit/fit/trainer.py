@@ -40,6 +40,7 @@ from brainfit.fit.evaluator import EVAL_SEED, Evaluation, Evaluator
 from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
 from brainfit.fit.targets import BASELINES, FitData, n_windows
+from brainfit.linear import linearized_fc
 from brainfit.losses import Objective, SimulatedBoldFilter, Targets
 from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged, progress
 from brainfit.simulator import BoldSimulator
@@ -130,6 +131,10 @@ class Trainer:
             for w in self.windows:
                 self._runners.setdefault(w.stop - w.start, build(w))
         self.targets = _rows(data.targets, self.rows)
+        if config.linearized and (objective.needs_fcd or objective.needs_psd):
+            raise ValueError("trainer.linearized fits the model's FC alone; the loss's FCD/PSD "
+                             "terms need simulated time series: use loss=fc (the evaluation "
+                             "still scores the simulated FCD)")
         self._set_engine()
         self._spread_restarts()
         params = [p for p in self.simulator.parameters() if p.requires_grad]
@@ -371,7 +376,12 @@ class Trainer:
         total = 0.0
         parts_sum: dict[str, Tensor] = {}
         try:
-            for _ in range(cfg.noise_realisations):
+            if cfg.linearized:  # the exact FC of the linearised model: no noise realisations
+                fc = linearized_fc(sim, self.tr, self.filter)
+                total, parts_sum = self.objective.from_fc(fc, self.tr, targets,
+                                                          self.prior_values(sim))
+                parts_sum = {k: v.detach() for k, v in parts_sum.items()}
+            for _ in range(0 if cfg.linearized else cfg.noise_realisations):
                 y = self.simulate(self.data.n_volumes, self.dt, self.generator, sim)
                 loss_b, parts = self.objective(y, self.tr, targets, self.prior_values(sim))
                 total = total + loss_b / cfg.noise_realisations
@@ -626,8 +636,9 @@ class Trainer:
                 continue
             if self.history:
                 self.history[-1] = row
-                if self.main:
-                    self.outputs.log(row, self.simulator)
+                if self.main:  # the last epoch's final scores; its other values are logged
+                    self.outputs.log({k: v for k, v in row.items()
+                                      if k == "epoch" or k.startswith("eval/")}, None)
             return
 
     @contextlib.contextmanager

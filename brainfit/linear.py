@@ -1,0 +1,192 @@
+r"""The FC of a network linearised about its resting state: exact, noise-free and differentiable.
+
+A network at rest at :math:`x^* = 0` (every node model's :math:`F(0) = 0`, e.g. Stuart-Landau
+(Hopf) nodes below their bifurcation, :math:`a < 0`) driven by weak white noise is, to first
+order, the linear stochastic system
+
+.. math::
+
+    dx = J x\,dt + L\,dW, \qquad J = \partial F / \partial x\,|_{x = 0}, \qquad Q = L L^\top,
+
+where :math:`J` (the whole network's Jacobian: the node dynamics and the coupling through the
+weights :math:`W`) is taken by automatic differentiation. Its stationary cross-spectrum (time in
+ms, :math:`\omega = 2\pi f / 1000`) is
+
+.. math::
+
+    S_x(f) = (i\omega I - J)^{-1}\, Q\, (i\omega I - J)^{-H},
+
+and the recorded BOLD is a linear filter of the drive :math:`u = C x` (the model's
+:meth:`~brainfit.models.base.NeuralMass.bold_input`, linear in :math:`x`): the
+Balloon-Windkessel head linearised about rest (:math:`H_b(f)`, from its own Jacobian), or, for
+``bold=none``, the mean over each TR (:math:`\mathrm{sinc}^2(f\,\mathrm{TR})`); then the data's
+band-pass (:math:`|H(f)|^2` of :class:`~brainfit.losses.SimulatedBoldFilter`). The BOLD covariance
+is the integral of the filtered cross-spectrum over :math:`0 < f < 1/(2\,\mathrm{TR})` (midpoint
+rule, :func:`frequency_grid`), and the FC its correlation. This is what the simulated FC converges
+to for long simulations in the weak-noise limit; no noise realisation enters, so its gradient with
+respect to every parameter (a, omega, G, the effective connectivity W, the noise) is exact.
+
+Used by ``trainer.linearized=true`` (Deco et al. 2019's and Gilson et al. 2016's effective
+connectivity fits work on this covariance): the fit runs on the analytic FC and is scored, as
+every fit, by simulating the nonlinear model (:mod:`brainfit.fit.evaluator`).
+
+Requirements: no conduction delays, white noise, and a model at rest at 0 (the check is
+:math:`|F(0)|` small against the Jacobian's scale); otherwise :class:`ValueError` says which.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.func import jvp, vmap
+
+from brainfit.bold import BalloonWindkessel, IdentityBold
+
+#: frequencies of the midpoint rule of the spectral integral: ``DENSE`` below ``DENSE_HZ`` (where
+#: the BOLD band and the narrow peaks of nodes near their bifurcation lie), ``SPARSE`` above
+DENSE, SPARSE, DENSE_HZ = 160, 32, 0.15
+
+
+def frequency_grid(tr: float, dtype: torch.dtype = torch.float32,
+                   device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    """Midpoints (Hz) and widths of the midpoint rule over ``0 < f < 1 / (2 tr)``: ``DENSE``
+    points below ``DENSE_HZ`` (0.94 mHz apart), ``SPARSE`` above."""
+    nyq = 0.5 / float(tr)
+    cut = min(DENSE_HZ, nyq)
+    parts = [(0.0, cut, DENSE)] + ([(cut, nyq, SPARSE)] if nyq > cut else [])
+    mids, widths = [], []
+    for lo, hi, n in parts:
+        h = (hi - lo) / n
+        mids.append(lo + h * (torch.arange(n, dtype=dtype, device=device) + 0.5))
+        widths.append(torch.full((n,), h, dtype=dtype, device=device))
+    return torch.cat(mids), torch.cat(widths)
+
+
+def network_jacobian(net: Any, x0: Tensor | None = None) -> Tensor:
+    """The Jacobian of the network's drift at ``x0`` (default: 0): (B, S * N, S * N), indices
+    ``s * N + n``.
+
+    Raises:
+        ValueError: the network has conduction delays (their Jacobian is not a matrix).
+    """
+    if net.has_delays:
+        raise ValueError("the linearised FC needs a network without conduction delays "
+                         "(model.delays=false)")
+    model = net.model
+    B, S, N = net.n_batch, model.n_states, net.n_regions
+    ref = net.weights
+    x0 = torch.zeros(B, S, N, dtype=ref.dtype, device=ref.device) if x0 is None else x0
+    G, W = net.params["G"], net.coupling_weights
+
+    def drift(x: Tensor) -> Tensor:
+        c = net.coupling(G, W, model.coupled_observable(x), None)
+        return model.derivative(x, c, None)
+
+    basis = torch.eye(S * N, dtype=ref.dtype, device=ref.device).view(S * N, 1, S, N)
+    cols = vmap(lambda t: jvp(drift, (x0,), (t.expand(B, S, N),))[1])(basis)  # (SN, B, S, N)
+    return cols.reshape(S * N, B, S * N).permute(1, 2, 0)
+
+
+def check_at_rest(net: Any, jac: Tensor) -> None:
+    """Refuse a model whose state 0 is not a fixed point.
+
+    Raises:
+        ValueError: ``|F(0)|`` is not small against the Jacobian's scale.
+    """
+    model, ref = net.model, net.weights
+    x0 = torch.zeros(net.n_batch, model.n_states, net.n_regions, dtype=ref.dtype,
+                     device=ref.device)
+    with torch.no_grad():
+        f0 = model.derivative(x0, net.coupling(net.params["G"], net.coupling_weights,
+                                               model.coupled_observable(x0), None), None)
+        scale = jac.abs().amax().clamp_min(1e-30)
+        if float(f0.abs().amax()) > 1e-6 * float(scale):
+            raise ValueError(f"the linearised FC needs a model at rest at 0 (like hopf with "
+                             f"a < 0); {model.name!r} has |F(0)| = {float(f0.abs().amax()):.3g}")
+
+
+def _drive_map(model: Any, B: int, S: int, N: int, like: Tensor) -> Tensor:
+    """C (B, N, S * N): the linear map from the state to the BOLD drive u."""
+    basis = torch.eye(S * N, dtype=like.dtype, device=like.device).view(S * N, 1, S, N)
+
+    def u(x: Tensor) -> Tensor:
+        return model.bold_input(model.bold_observable(x))
+
+    x0 = torch.zeros(B, S, N, dtype=like.dtype, device=like.device)
+    cols = vmap(lambda t: jvp(u, (x0,), (t.expand(B, S, N),))[1])(basis)  # (SN, B, N)
+    return cols.permute(1, 2, 0)
+
+
+def bold_gain(head: Any, freqs_hz: Tensor, B: int, N: int) -> Tensor:
+    """The head's transfer function from drive to BOLD at ``freqs_hz``: (F, B, N) complex.
+
+    Balloon-Windkessel: :math:`c^\\top (2\\pi i f I - A)^{-1} b`, its Jacobian A (1/s) and drive
+    vector b taken about rest; ``bold=none``: the mean over one TR is applied by the caller.
+    """
+    cdtype = torch.complex128 if freqs_hz.dtype == torch.float64 else torch.complex64
+    if isinstance(head, IdentityBold):
+        return torch.ones(freqs_hz.shape[0], B, N, dtype=cdtype, device=freqs_hz.device)
+    if not isinstance(head, BalloonWindkessel):
+        raise ValueError(f"the linearised FC knows the balloon and identity heads, not "
+                         f"{type(head).__name__}")
+    dtype, device = freqs_hz.dtype, freqs_hz.device
+    z0 = torch.zeros(B, 4, N, dtype=dtype, device=device)
+    u0 = torch.zeros(B, N, dtype=dtype, device=device)
+    eye = torch.eye(4, dtype=dtype, device=device)
+    A = torch.stack([jvp(lambda s: head.derivative(s, u0), (z0,),
+                         (eye[k].view(1, 4, 1).expand(B, 4, N),))[1] for k in range(4)], -1)
+    b = jvp(lambda u: head.derivative(z0, u), (u0,), (torch.ones_like(u0),))[1]  # (B, 4, N)
+    c = torch.stack([jvp(head.signal, (z0,), (eye[k].view(1, 4, 1).expand(B, 4, N),))[1]
+                     for k in range(4)], 1)  # (B, 4, N)
+    A = A.permute(0, 2, 1, 3)  # (B, N, 4, 4): d rate_i / d state_k per region
+    b, c = b.permute(0, 2, 1), c.permute(0, 2, 1)  # (B, N, 4)
+    iw = (2j * math.pi) * freqs_hz.to(cdtype)
+    M = iw.view(-1, 1, 1, 1, 1) * eye.to(cdtype) - A.to(cdtype)  # (F, B, N, 4, 4)
+    x = torch.linalg.solve(M, b.to(cdtype).expand(M.shape[:-1]))  # (F, B, N, 4)
+    return (x * c.to(cdtype)).sum(-1)
+
+
+def linearized_fc(simulator: Any, tr: float, bold_filter: Any | None = None) -> Tensor:
+    """The stationary FC (B, N, N) of ``simulator``'s BOLD, sampled at ``tr`` (s) and filtered
+    like the data (see the module docstring).
+
+    Args:
+        simulator: a :class:`~brainfit.simulator.BoldSimulator` (network + BOLD head).
+        tr: sampling interval, s (the integral runs to its Nyquist frequency).
+        bold_filter: the :class:`~brainfit.losses.SimulatedBoldFilter` applied to simulated BOLD
+            (its band-pass gain enters; detrending and z-scoring do not change correlations).
+
+    Raises:
+        ValueError: delays, coloured noise, no noise, or a model not at rest at 0.
+    """
+    net, head = simulator.network, simulator.bold
+    if net.noise is None or type(net.noise).__name__ != "WhiteNoise":
+        raise ValueError("the linearised FC needs white noise (model.noise.kind=white)")
+    model = net.model
+    B, S, N = net.n_batch, model.n_states, net.n_regions
+    ref = net.weights
+    jac = network_jacobian(net)
+    check_at_rest(net, jac)
+    sigma = net.noise.sigma_bsn().to(ref.dtype).expand(B, S, N).reshape(B, S * N)
+    C = _drive_map(model, B, S, N, ref)  # (B, N, SN)
+    freqs, weight = frequency_grid(tr, ref.dtype, ref.device)
+    n_freqs = freqs.shape[0]
+    if isinstance(head, IdentityBold):  # the mean over each TR
+        weight = weight * torch.sinc(freqs * float(tr)) ** 2
+    if bold_filter is not None and bold_filter.bandpass:
+        weight = weight * bold_filter.gain(freqs)
+    cdtype = torch.complex128 if ref.dtype == torch.float64 else torch.complex64
+    omega = (2 * math.pi / 1000.0) * freqs  # rad/ms: J is in 1/ms
+    eye = torch.eye(S * N, dtype=cdtype, device=ref.device)
+    M = (1j * omega.to(cdtype)).view(-1, 1, 1, 1) * eye - jac.to(cdtype)  # (F, B, SN, SN)
+    # P(f) = H_b(f) C (i w - J)^{-1} L, rows: regions; solve with the transposed system
+    Ct = C.to(cdtype).transpose(-1, -2).expand(n_freqs, B, S * N, N)
+    Y = torch.linalg.solve(M.transpose(-1, -2), Ct)  # (F, B, SN, N) = (C (iw - J)^-1)^T
+    P = Y.transpose(-1, -2) * sigma.to(cdtype)[None, :, None, :]  # (F, B, N, SN)
+    P = P * bold_gain(head, freqs, B, N)[..., None]
+    cov = torch.einsum("f,fbis,fbjs->bij", weight.to(cdtype), P, P.conj()).real
+    sd = cov.diagonal(dim1=-2, dim2=-1).clamp_min(1e-30).sqrt()
+    return cov / (sd[..., :, None] * sd[..., None, :])

@@ -1,0 +1,176 @@
+"""The linearised network's FC (brainfit.linear): its Jacobian, the haemodynamic transfer, the
+spectral integral, its gradient, and agreement with long simulations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from problems import create64
+
+from brainfit import metrics
+from brainfit.bold import BalloonWindkessel, IdentityBold
+from brainfit.coupling import create as create_coupling
+from brainfit.linear import bold_gain, linearized_fc, network_jacobian
+from brainfit.losses import SimulatedBoldFilter
+from brainfit.network import BrainNetwork
+from brainfit.noise import create as create_noise
+from brainfit.simulator import BoldSimulator
+
+N = 4
+
+
+def _network(G=3e-4, sigma=1e-3, seed=0, delays=False):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.rand(N, N, generator=g, dtype=torch.float64)
+    W.fill_diagonal_(0)
+    model = create64("hopf", n_regions=N, params={
+        "a": {"value": -2e-5, "scope": "regional"}, "omega": 3.1416e-4})
+    with torch.no_grad():  # regions of different a
+        model.params.raw["a"].add_(0.1 * torch.randn(N, generator=g, dtype=torch.float64))
+    noise = create_noise("white", model.state_names, sigma=sigma).double()
+    L = torch.full((N, N), 50.0, dtype=torch.float64) if delays else None
+    net = BrainNetwork(model, W, L, coupling=create_coupling("diffusive", n_regions=N).double(),
+                       noise=noise, params={"G": G}).double()
+    return net
+
+
+def test_the_jacobian_is_the_hopf_networks_linear_part():
+    net = _network()
+    J = network_jacobian(net)[0]
+    a, w = net.model.params["a"].detach(), float(net.model.params["omega"])
+    G, W = float(net.params["G"].detach()), net.weights.detach()
+    lap = W - torch.diag(W.sum(-1))
+    top = torch.cat([torch.diag(a) + G * lap, -w * torch.eye(N, dtype=torch.float64)], 1)
+    bottom = torch.cat([w * torch.eye(N, dtype=torch.float64), torch.diag(a)], 1)
+    torch.testing.assert_close(J, torch.cat([top, bottom]), rtol=1e-12, atol=1e-15)
+
+
+def test_a_network_with_delays_or_not_at_rest_is_refused():
+    with pytest.raises(ValueError, match="without conduction delays"):
+        network_jacobian(_network(delays=True))
+    net = _network()
+    sim = BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N))
+    model = create64("fitzhugh_nagumo", n_regions=N)
+    fhn = BrainNetwork(model, net.weights, None, noise=create_noise(
+        "white", model.state_names, sigma=1e-3).double()).double()
+    with pytest.raises(ValueError, match="at rest at 0"):
+        linearized_fc(BoldSimulator(fhn, IdentityBold(dt=2.0, n_regions=N)), 2.0)
+    assert linearized_fc(sim, 2.0).shape == (1, N, N)
+
+
+def test_the_balloon_transfer_at_zero_frequency_is_the_steady_response():
+    """A small constant drive eps holds BOLD at eps * H(0) (the linearised head's gain)."""
+    head = BalloonWindkessel(dt=0.01, n_regions=1).double()
+    h0 = bold_gain(head, torch.tensor([1e-9], dtype=torch.float64), 1, 1)[0, 0, 0]
+    eps = 1e-4
+    state = head.init_state(1, 1, dtype=torch.float64)
+    for _ in range(20):  # 20 x 60 s of constant drive
+        y, state = head.integrate(state, torch.full((1, 6000, 1), eps, dtype=torch.float64))
+    assert abs(h0.imag) < 1e-6 * abs(h0.real)
+    assert float(y[0, -1, 0]) / eps == pytest.approx(float(h0.real), rel=2e-3)
+
+
+def test_the_spectral_integral_of_one_ou_node_is_its_closed_form():
+    """x' = -k x + sigma xi (a Hopf node at omega = 0, a = -k, uncoupled): the variance up to
+    f_max is sigma^2 1000 / (2 pi k) arctan(2 pi f_max / (1000 k)) (midpoint rule, 96 points)."""
+    from brainfit import linear
+
+    k, sigma, tr = 4e-4, 1e-3, 2.0
+    jac = torch.tensor([[[-k]]], dtype=torch.float64)
+    freqs, weights = linear.frequency_grid(tr, torch.float64)
+    d = 1.0 / ((2j * math.pi / 1000.0) * freqs.to(torch.complex128) - jac[0, 0, 0])
+    numeric = float((weights * (d.abs() ** 2)).sum()) * sigma**2
+    f_max = 0.5 / tr
+    exact = sigma**2 * 1000 / (2 * math.pi * k) * math.atan(2 * math.pi * f_max / (1000 * k))
+    assert numeric == pytest.approx(exact, rel=2e-3)
+
+
+def test_the_linearised_fc_has_the_gradient_of_finite_differences():
+    net = _network()
+    sim = BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N))
+    target = torch.eye(N, dtype=torch.float64) * 0.5 + 0.5
+
+    def loss(g):
+        with torch.no_grad():
+            net.params.raw["G"].copy_(net.params.specs["G"].inverse_transform(g))
+        return 1 - metrics.fc_similarity(linearized_fc(sim, 2.0, SimulatedBoldFilter(2.0)),
+                                         target)
+
+    g0 = torch.tensor(3e-4, dtype=torch.float64)
+    loss(g0).sum().backward()
+    raw = net.params.raw["G"]
+    analytic = float(raw.grad.sum())
+    h = 1e-4
+    raw0 = raw.detach().clone()
+    with torch.no_grad():
+        raw.copy_(raw0 + h)
+        up = float((1 - metrics.fc_similarity(linearized_fc(sim, 2.0, SimulatedBoldFilter(2.0)),
+                                              target)).sum())
+        raw.copy_(raw0 - h)
+        down = float((1 - metrics.fc_similarity(linearized_fc(sim, 2.0, SimulatedBoldFilter(2.0)),
+                                                target)).sum())
+    assert analytic == pytest.approx((up - down) / (2 * h), rel=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head", ["none", "balloon"])
+def test_the_linearised_fc_is_what_long_simulations_converge_to(head):
+    """Weak noise, 20 000 s of simulated BOLD: the simulated FC agrees with the linearised one
+    to sampling error."""
+    net = _network(G=5e-4, sigma=6.3e-4)
+    bold = (IdentityBold(dt=2.0, n_regions=N) if head == "none"
+            else BalloonWindkessel(dt=0.08, n_regions=N).double())
+    sim = BoldSimulator(net, bold)
+    filt = SimulatedBoldFilter(2.0)
+    with torch.no_grad():
+        y = filt(sim(10_000, 2.0, 80.0, burn_in=400.0, chunk=4000.0,
+                     generator=torch.Generator().manual_seed(0)))
+        fc_sim = metrics.fc(y)
+        fc_lin = linearized_fc(sim, 2.0, filt)
+    iu = torch.triu_indices(N, N, 1)
+    err = (fc_sim[0][iu[0], iu[1]] - fc_lin[0][iu[0], iu[1]]).abs().max()
+    assert float(err) < 0.05
+
+
+def _compose(overrides):
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from brainfit.fit import register_configs
+
+    register_configs()
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+LINEAR = ["data.subjects=[NAP_001,NAP_002]", "bold=none", "trainer.linearized=true",
+          "trainer.eval_every=0", "trainer.eval_seeds=1", "trainer.eval_seconds=200",
+          "trainer.progress=false", "+model.params.W={scope: subject_edge}", "threads=1"]
+
+
+def test_a_linearised_fit_raises_the_training_fc_and_is_scored_by_simulation(tmp_path):
+    import json
+
+    from brainfit.checkpoint import load_checkpoint
+    from brainfit.fit import run
+
+    run(_compose([*LINEAR, "loss=fc", "trainer.epochs=8"]), out_dir=tmp_path / "lin")
+    history = load_checkpoint(tmp_path / "lin" / "checkpoints" / "last.pt")["history"]
+    fc = [row["fc_similarity"] for row in history]
+    assert fc[-1] > fc[0] + 0.05  # the analytic FC moves toward the fitted part's
+    m = json.loads((tmp_path / "lin" / "metrics.json").read_text())
+    assert set(m["held_out"]) == {"NAP_001", "NAP_002"}
+    assert all(math.isfinite(v["fc_similarity"]) for v in m["held_out"].values())
+    assert (tmp_path / "lin" / "fitted_connectivity.npz").is_file()
+
+
+def test_a_linearised_fit_refuses_a_loss_that_needs_time_series(tmp_path):
+    from brainfit.fit import run
+
+    with pytest.raises(ValueError, match="loss=fc"):
+        run(_compose([*LINEAR, "loss=fc_fcd", "trainer.epochs=1"]), out_dir=tmp_path / "x")
+    assert not (tmp_path / "x" / "checkpoints").exists()
