@@ -138,6 +138,21 @@ def test_train_script_writes_every_output(fitted):
     assert ckpt["optimizer"]["state"], "the optimiser state is saved"
 
 
+def test_tensorboard_has_each_step_once_and_regional_parameters_as_histograms(fitted):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(fitted / "tensorboard"), size_guidance={"scalars": 0,
+                                                                       "histograms": 0})
+    acc.Reload()
+    for tag in acc.Tags()["scalars"]:
+        steps = [e.step for e in acc.Scalars(tag)]
+        assert len(steps) == len(set(steps)), tag
+    assert [e.step for e in acc.Scalars("loss")] == [1, 2]
+    assert [e.step for e in acc.Scalars("eval/fc_similarity")] == [1, 2]
+    assert "params/a" in acc.Tags()["histograms"]  # the Hopf bifurcation parameter, per region
+    assert acc.Histograms("params/a")[-1].histogram_value.num == 80
+
+
 def test_load_fitted_reproduces_the_runs_simulated_fc(fitted):
     model = load_fitted(fitted / "checkpoints" / "last.pt")
     assert model.subject_ids == ["NAP_001", "NAP_002"]

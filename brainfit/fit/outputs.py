@@ -104,18 +104,29 @@ class RunOutputs:
             return
         self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
 
-    def log(self, row: dict[str, float], simulator: BoldSimulator) -> None:
-        """One epoch's scalars and the global trainable parameters."""
+    def log(self, row: dict[str, float], simulator: BoldSimulator | None) -> None:
+        """One epoch's scalars and (``simulator`` given) its trainable parameters: global ones as
+        scalars, regional ones as histograms over the regions (first batch element)."""
         if self.writer is None:
             self._open_log()
         if not self.writer:
             return
+        step = row["epoch"]
         for k, v in row.items():
             if k != "epoch":
-                self.writer.add_scalar(k, v, row["epoch"])
+                self.writer.add_scalar(k, v, step)
+        if simulator is None:
+            return
+        regional: dict[str, list[float]] = {}
         for r in simulator.param_table():
-            if r["trainable"] and r["region"] is None and r["batch"] in (None, 0):
-                self.writer.add_scalar(f"params/{r['parameter']}", r["value"], row["epoch"])
+            if not r["trainable"] or r["batch"] not in (None, 0):
+                continue
+            if r["region"] is None:
+                self.writer.add_scalar(f"params/{r['parameter']}", r["value"], step)
+            else:
+                regional.setdefault(r["parameter"], []).append(r["value"])
+        for name, values in regional.items():
+            self.writer.add_histogram(f"params/{name}", np.asarray(values), step)
 
     def close_log(self) -> None:
         if self.writer:
@@ -163,8 +174,14 @@ class RunOutputs:
         """FC side by side, the scores beside the baselines, loss curves, fitted parameters and
         (``fcd() -> (empirical, simulated)`` FCD values per subject) FCD histograms, in
         ``figures/``. A figure that cannot be drawn is logged, never raised."""
+        groups = None
+        if labels:  # regions ordered by hemisphere, labelled
+            from brainfit.plotting import hemispheres
+
+            groups = hemispheres(list(labels))
         self._draw("fc_comparison", "plot_fc_comparison", emp_fc, sim_fc,
-                   {s: v["fc_similarity"] for s, v in scores.items()})
+                   {s: v["fc_similarity"] for s, v in scores.items()}, labels=labels,
+                   groups=groups)
         self._draw("baselines", "plot_baselines", scores, BASELINES)
         self._draw("loss_curves", "plot_loss_curves", history)
         self._draw("fitted_parameters", "plot_parameters", rows, labels=labels)
