@@ -31,7 +31,9 @@ connectivity fits work on this covariance): the fit runs on the analytic FC and 
 every fit, by simulating the nonlinear model (:mod:`brainfit.fit.evaluator`).
 
 Requirements: no conduction delays, white noise, and a model at rest at 0 (the check is
-:math:`|F(0)|` small against the Jacobian's scale); otherwise :class:`ValueError` says which.
+:math:`|F(0)|` small against the Jacobian's scale); otherwise :class:`ValueError` says which. The
+linearisation must be stable (every eigenvalue of :math:`J` with a negative real part: the nodes
+below their bifurcation), else :class:`~brainfit.runtime.SimulationDiverged`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from torch import Tensor
 from torch.func import jvp, vmap
 
 from brainfit.bold import BalloonWindkessel, IdentityBold
+from brainfit.runtime import SimulationDiverged
 
 #: frequencies of the midpoint rule of the spectral integral: ``DENSE`` below ``DENSE_HZ`` (where
 #: the BOLD band and the narrow peaks of nodes near their bifurcation lie), ``SPARSE`` above
@@ -108,6 +111,24 @@ def check_at_rest(net: Any, jac: Tensor) -> None:
                              f"a < 0); {model.name!r} has |F(0)| = {float(f0.abs().amax()):.3g}")
 
 
+def check_stable(jac: Tensor) -> None:
+    """Refuse a linearisation with an eigenvalue of non-negative real part: past its
+    bifurcation the network has no stationary state about rest, and no stationary FC.
+
+    Raises:
+        SimulationDiverged: naming the batch elements and their largest real part (the trainer
+            goes back to its last good state with a lower learning rate).
+    """
+    growth = torch.linalg.eigvals(jac.detach()).real.amax(-1)
+    bad = (growth >= 0).nonzero().flatten().tolist()
+    if bad:
+        raise SimulationDiverged(
+            f"the linearised network is unstable (largest growth rate "
+            f"{float(growth.max()):.3g} /ms >= 0) in batch element(s) {bad[:10]}: it is past its "
+            f"bifurcation, where the linearisation has no stationary FC; keep the nodes below it "
+            f"(e.g. model.params.a.high < 0 for hopf)", bad)
+
+
 def _drive_map(model: Any, B: int, S: int, N: int, like: Tensor) -> Tensor:
     """C (B, N, S * N): the linear map from the state to the BOLD drive u."""
     basis = torch.eye(S * N, dtype=like.dtype, device=like.device).view(S * N, 1, S, N)
@@ -170,6 +191,7 @@ def linearized_fc(simulator: Any, tr: float, bold_filter: Any | None = None) -> 
     ref = net.weights
     jac = network_jacobian(net)
     check_at_rest(net, jac)
+    check_stable(jac)
     sigma = net.noise.sigma_bsn().to(ref.dtype).expand(B, S, N).reshape(B, S * N)
     C = _drive_map(model, B, S, N, ref)  # (B, N, SN)
     freqs, weight = frequency_grid(tr, ref.dtype, ref.device)

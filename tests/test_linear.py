@@ -27,8 +27,8 @@ def _network(G=3e-4, sigma=1e-3, seed=0, delays=False):
     W.fill_diagonal_(0)
     model = create64("hopf", n_regions=N, params={
         "a": {"value": -2e-5, "scope": "regional"}, "omega": 3.1416e-4})
-    with torch.no_grad():  # regions of different a
-        model.params.raw["a"].add_(0.1 * torch.randn(N, generator=g, dtype=torch.float64))
+    # regions of different a, all below the bifurcation
+    model.params.set_value("a", -2e-5 * (1 + torch.rand(N, generator=g, dtype=torch.float64)))
     noise = create_noise("white", model.state_names, sigma=sigma).double()
     L = torch.full((N, N), 50.0, dtype=torch.float64) if delays else None
     net = BrainNetwork(model, W, L, coupling=create_coupling("diffusive", n_regions=N).double(),
@@ -174,3 +174,14 @@ def test_a_linearised_fit_refuses_a_loss_that_needs_time_series(tmp_path):
     with pytest.raises(ValueError, match="loss=fc"):
         run(_compose([*LINEAR, "loss=fc_fcd", "trainer.epochs=1"]), out_dir=tmp_path / "x")
     assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_a_network_past_its_bifurcation_has_no_linearised_fc():
+    from brainfit.runtime import SimulationDiverged
+
+    net = _network()
+    with torch.no_grad():
+        net.model.params.raw["a"][1] = net.model.params.specs["a"].inverse_transform(
+            torch.tensor(1e-2, dtype=torch.float64))
+    with pytest.raises(SimulationDiverged, match=r"unstable.*batch element\(s\) \[0\].*a.high"):
+        linearized_fc(BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N)), 2.0)
