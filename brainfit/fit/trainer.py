@@ -812,20 +812,20 @@ class Trainer:
         return [n for n, p in self.simulator.named_parameters() if p.requires_grad]
 
     def _whole_optimizer_state(self) -> dict[str, Any]:
-        state = self.optimizer.state_dict()
-        if self.group is None:
-            return state
-        names = self._trainable_names()
-        return {**state, "state": {i: {k: self._gather_rows(v) if names[i] in self._per_element
-                                       and torch.is_tensor(v) and v.dim() > 0 else v
-                                       for k, v in st.items()}
-                                   for i, st in state["state"].items()}}
+        """The optimiser's state of the whole batch (collective)."""
+        return self._map_optimizer_rows(self.optimizer.state_dict(), self._gather_rows)
 
     def _my_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """This process's rows of a whole-batch optimiser state."""
+        return self._map_optimizer_rows(state, lambda v: v[self.rows])
+
+    def _map_optimizer_rows(self, state: dict[str, Any],
+                            rows: Callable[[Tensor], Tensor]) -> dict[str, Any]:
+        """``rows(v)`` for the per-element tensors (moments, ...) of a per-element parameter."""
         if self.group is None:
             return state
         names = self._trainable_names()
-        return {**state, "state": {i: {k: v[self.rows] if names[i] in self._per_element
+        return {**state, "state": {i: {k: rows(v) if names[i] in self._per_element
                                        and torch.is_tensor(v) and v.dim() > 0 else v
                                        for k, v in st.items()}
                                    for i, st in state["state"].items()}}
