@@ -26,7 +26,7 @@ def _network(G=3e-4, sigma=1e-3, seed=0, delays=False):
     W = torch.rand(N, N, generator=g, dtype=torch.float64)
     W.fill_diagonal_(0)
     model = create64("hopf", n_regions=N, params={
-        "a": {"value": -2e-5, "scope": "regional"}, "omega": 3.1416e-4})
+        "a": {"value": -2e-5, "scope": "regional"}, "omega": 3.1416e-4, "gamma": 1e-3})
     # regions of different a, all below the bifurcation
     model.params.set_value("a", -2e-5 * (1 + torch.rand(N, generator=g, dtype=torch.float64)))
     noise = create_noise("white", model.state_names, sigma=sigma).double()
