@@ -18,11 +18,8 @@ import copy
 import logging
 import math
 import random
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +35,12 @@ from brainfit.fit.build import Components
 from brainfit.fit.distributed import ProcessGroup, flat_config
 from brainfit.fit.evaluator import EVAL_SEED, Evaluation, Evaluator
 from brainfit.fit.outputs import RunOutputs
+from brainfit.fit.recovery import Recovery, StepDiverged
+from brainfit.fit.shares import BatchShares, rows_of
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
 from brainfit.fit.targets import BASELINES, FitData, n_windows
 from brainfit.linear import linearized_fc
-from brainfit.losses import Objective, SimulatedBoldFilter, Targets
+from brainfit.losses import Objective, SimulatedBoldFilter
 from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged, progress
 from brainfit.simulator import BoldSimulator
 
@@ -50,18 +49,7 @@ log = logging.getLogger("brainfit.fit")
 __all__ = ["EVAL_SEED", "FitDiverged", "StepDiverged", "Trainer"]
 
 
-class StepDiverged(FitDiverged):
-    """One optimiser step's simulation, loss, gradient or parameters became NaN/inf.
-
-    ``elements`` lists the batch elements involved, when known.
-    """
-
-    def __init__(self, message: str, elements: list[int] | None = None) -> None:
-        super().__init__(message)
-        self.elements = list(elements or [])
-
-
-class Trainer:
+class Trainer(BatchShares, Recovery):
     """Fits a cohort.
 
     Args:
@@ -110,7 +98,7 @@ class Trainer:
         self.rows = slice(lo * R, hi * R)  # this process's batch elements
         build = lambda rows: build_simulator(  # noqa: E731
             self.spec, components.coupling, components.bold,
-            rep(data.train_batch.weights)[rows], _rows(rep(data.train_batch.lengths), rows),
+            rep(data.train_batch.weights)[rows], rows_of(rep(data.train_batch.lengths), rows),
             {k: v[rows] for k, v in self.maps.items()}).to(device=self.device, dtype=self.dtype)
         # the share's parameters (what the optimiser steps); it simulates the share itself unless
         # trainer.batch_subjects streams the share through runners, a window of subjects at a time
@@ -130,7 +118,7 @@ class Trainer:
         if len(self.windows) > 1:
             for w in self.windows:
                 self._runners.setdefault(w.stop - w.start, build(w))
-        self.targets = _rows(data.targets, self.rows)
+        self.targets = rows_of(data.targets, self.rows)
         if config.linearized and (objective.needs_fcd or objective.needs_psd):
             raise ValueError("trainer.linearized fits the model's FC alone; the loss's FCD/PSD "
                              "terms need simulated time series: use loss=fc (the evaluation "
@@ -144,7 +132,7 @@ class Trainer:
         self.optimizer = optimizer(params)
         self.scheduler = scheduler(self.optimizer) if scheduler is not None else None
         self.filter = SimulatedBoldFilter(self.tr, **data.filter_kwargs)
-        self.evaluator = Evaluator(_rows(data.test_targets, self.rows), self.tr,
+        self.evaluator = Evaluator(rows_of(data.test_targets, self.rows), self.tr,
                                    objective.fcd_window, objective.fcd_step, config.eval_seeds)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
@@ -216,43 +204,9 @@ class Trainer:
                     generator=generator, checkpoint=cfg.checkpoint_chunks, truncate=cfg.truncate)
         return self.filter(y)
 
-    def _windows(self) -> Iterator[tuple[BoldSimulator, slice]]:
-        """``(simulator, rows)`` for each window of this process's elements: the trainer's
-        simulator and its share, or (``trainer.batch_subjects``) a runner loaded with a window's
-        rows of the share's parameters and data."""
-        if not self._runners:
-            yield self.simulator, self.rows
-            return
-        share = self.simulator.state_dict()
-        for w in self.windows:
-            local = slice(w.start - self.rows.start, w.stop - self.rows.start)
-            runner = self._runners[w.stop - w.start]
-            runner.load_state_dict({k: v[local] if k in self._per_element else v
-                                    for k, v in share.items()})
-            runner.network.rows = (w.start, len(self.elements))
-            runner.train(self.simulator.training)
-            yield runner, w
-
-    def _accumulate(self, runner: BoldSimulator, rows: slice) -> None:
-        """Add a runner's gradients to the share's parameters (its rows of per-element ones)."""
-        if runner is self.simulator:
-            return
-        mine = dict(self.simulator.named_parameters())
-        local = slice(rows.start - self.rows.start, rows.stop - self.rows.start)
-        for name, p in runner.named_parameters():
-            if p.grad is None:
-                continue
-            q = mine[name]
-            if q.grad is None:
-                q.grad = torch.zeros_like(q)
-            if name in self._per_element:
-                q.grad[local] += p.grad
-            else:
-                q.grad += p.grad
-        runner.zero_grad(set_to_none=True)
 
     @contextlib.contextmanager
-    def _tune_feedback_inhibition(self, sim: BoldSimulator) -> Iterator[None]:
+    def _tune_feedback_inhibition(self, sim: BoldSimulator | None = None) -> Iterator[None]:
         """Deco 2014's FIC for the current G: the simulation inside the block reads J_i(G, ...).
 
         J_i is re-tuned so that r_E sits at the target at the network's FIC fixed point (S_E = S_E*
@@ -274,7 +228,7 @@ class Trainer:
         if self.spec.feedback_inhibition is None:
             yield
             return
-        net = sim.network
+        net = (sim or self.simulator).network
         if net.coupling.name != "linear":
             raise ValueError("feedback_inhibition assumes a linear coupling (coupling=linear)")
         if torch.is_grad_enabled() and self.cfg.checkpoint_chunks and net.engine != "fast":
@@ -372,7 +326,7 @@ class Trainer:
     def _window_loss(self, sim: BoldSimulator, rows: slice) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss of each element of ``rows`` simulated by ``sim``, and its parts."""
         cfg = self.cfg
-        targets = self.targets if rows == self.rows else _rows(self.data.targets, rows)
+        targets = self.targets if rows == self.rows else rows_of(self.data.targets, rows)
         total = 0.0
         parts_sum: dict[str, Tensor] = {}
         try:
@@ -401,110 +355,17 @@ class Trainer:
                                [b + rows.start - self.rows.start for b in bad])
         return total, parts_sum
 
-    def _clip(self, params: list[Tensor]) -> float:
-        """Clip the gradients' norm to ``trainer.clip_grad``; returns the norm before."""
-        max_norm = self.cfg.clip_grad or float("inf")
-        if self.group is None:
-            return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        sq = [0.0, 0.0]  # replicated, this share's
-        for n, p in self.simulator.named_parameters():
-            if p.grad is not None:
-                sq[n in self._per_element] += float(p.grad.double().pow(2).sum())
-        norm = math.sqrt(sq[0] + self.group.sum([sq[1]])[0])
-        coef = min(1.0, max_norm / (norm + 1e-6))
-        if coef < 1.0:
-            for p in params:
-                if p.grad is not None:
-                    p.grad.mul_(coef)
-        return norm
 
     def _require_finite(self, value: Callable[[Tensor], Tensor | None], message: str) -> None:
         bad = self._non_finite(value)
         if bad:
             raise StepDiverged(message.format(bad))
 
-    def _agreed(self, fn: Callable[[], Any]) -> Any:
-        """``fn()``; in a distributed fit, a divergence on any rank raises on every rank (with the
-        whole batch's element numbers), so that all take the same way out."""
-        if self.group is None:
-            return fn()
-        out, report = None, None
-        try:
-            out = fn()
-        except (StepDiverged, SimulationDiverged) as err:
-            report = (type(err).__name__, str(err), [b + self.rows.start for b in err.elements])
-        failed = [r for r in self.group.gather(report) if r is not None]
-        if failed:
-            kind = StepDiverged if any(r[0] == "StepDiverged" for r in failed) \
-                else SimulationDiverged
-            raise kind("; ".join(dict.fromkeys(r[1] for r in failed)),
-                       sorted(b for r in failed for b in r[2]))
-        return out
 
     def _non_finite(self, value: Callable[[Tensor], Tensor | None]) -> list[str]:
         """Names of the trainable parameters whose ``value(p)`` holds NaN/inf."""
         return [name for name, p in self.simulator.named_parameters()
                 if p.requires_grad and value(p) is not None and not torch.isfinite(value(p)).all()]
-
-    # -- recovery from divergence ----------------------------------------------------------------
-    def _snapshot(self) -> dict[str, Any]:
-        """What going back to this point restores (parameters, optimiser, epoch, history)."""
-        return {"model_state": {k: v.detach().clone()
-                                for k, v in self.simulator.state_dict().items()},
-                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-                "scheduler": copy.deepcopy(self.scheduler.state_dict())
-                if self.scheduler is not None else None,
-                "epoch": self.epoch, "history": len(self.history),
-                "element_loss": None if self.element_loss is None else self.element_loss.clone(),
-                "best": dict(self.best), "best_score": self.best_score}
-
-    def _restore(self, snap: dict[str, Any]) -> None:
-        self.simulator.load_state_dict(snap["model_state"])
-        self.optimizer.load_state_dict(snap["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(snap["scheduler"])
-        self.epoch, self.history = snap["epoch"], self.history[:snap["history"]]
-        self.element_loss, self.best = snap["element_loss"], dict(snap["best"])
-        self.best_score = snap["best_score"]
-
-    def _recover(self, err: StepDiverged | SimulationDiverged, where: str) -> None:
-        """Go back to the last good state and lower every learning rate, or stop.
-
-        Raises:
-            FitDiverged: no good state to go back to, or ``trainer.max_divergences`` recoveries
-                were used up; ``checkpoints/last.pt`` then holds the last good state.
-        """
-        cfg, good = self.cfg, self._good
-        self.divergences += 1
-        what = f"epoch {self.epoch + (where == 'step')} ({where}): {err}"
-        elements = sorted({self.elements[b][0] for b in err.elements if b < len(self.elements)})
-        if elements:
-            what += f" [subjects {', '.join(elements)}]"
-        current = self.simulator.param_table()
-        if good is not None:
-            self._restore(good)
-            what += "; " + _largest_changes(self.simulator.param_table(), current,
-                                            self.elements[self.rows], self.data.cohort.labels)
-        if good is None or self.divergences > cfg.max_divergences:
-            if good is not None:
-                self.save("last.pt")
-            raise FitDiverged(
-                f"{what}. Stopped after {self.divergences - 1} recoveries "
-                f"(trainer.max_divergences={cfg.max_divergences}); checkpoints/last.pt holds the "
-                f"last good state (epoch {self.epoch}) and best.pt the best evaluated one. Resume "
-                f"with trainer.resume=<run>/checkpoints/last.pt and a smaller optim.lr, tighten "
-                f"the parameters' bounds, or reduce dt" if good is not None else
-                f"{what}. The starting parameters do not simulate to finite numbers: check the "
-                f"model's parameter values and noise, or reduce dt")
-        for group in self.optimizer.param_groups:
-            group["lr"] *= cfg.divergence_lr_factor
-        if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
-            self.scheduler.base_lrs = [lr * cfg.divergence_lr_factor
-                                       for lr in self.scheduler.base_lrs]
-        self._good = self._snapshot()  # a later recovery keeps the lowered rate
-        log.warning("%s. Back to epoch %d with the learning rate x %g (now %.3g; recovery %d of "
-                    "%d)", what, self.epoch, cfg.divergence_lr_factor,
-                    self.optimizer.param_groups[0]["lr"], self.divergences, cfg.max_divergences)
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -545,7 +406,7 @@ class Trainer:
         parts = []
         for sim, rows in self._windows():
             local = slice(rows.start - self.rows.start, rows.stop - self.rows.start)
-            window = Evaluator(_rows(evaluator.targets, local), self.tr, evaluator.fcd_window,
+            window = Evaluator(rows_of(evaluator.targets, local), self.tr, evaluator.fcd_window,
                                evaluator.fcd_step, evaluator.seeds)
             parts.append(window(lambda seed: self._eval_simulation(seed, sim)))  # noqa: B023
         return Evaluation({k: torch.cat([p.scores[k] for p in parts]) for k in parts[0].scores},
@@ -641,25 +502,6 @@ class Trainer:
                                       if k == "epoch" or k.startswith("eval/")}, None)
             return
 
-    @contextlib.contextmanager
-    def _stop_on_signals(self) -> Iterator[None]:
-        """SIGTERM/SIGINT raise :class:`Interrupted` (deferred while a checkpoint is written)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: Any) -> None:
-            self._signal = signum
-            if not self._saving:
-                raise Interrupted(signum)
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
-            self._signal = None
 
     def _evaluate_and_keep_best(self, row: dict[str, float], final: bool = False) -> None:
         ev = self.evaluate()
@@ -787,58 +629,6 @@ class Trainer:
             self.scheduler.base_lrs = [g.get("initial_lr", g["lr"])
                                        for g in self.optimizer.param_groups]
 
-    # -- a distributed fit's shares -------------------------------------------------------------
-    def _gather_rows(self, local: Tensor) -> Tensor:
-        """The whole batch's rows of a per-element tensor that this process holds its rows of."""
-        if self.group is None:
-            return local
-        parts = self.group.gather(local.detach().cpu())
-        return torch.cat(parts).to(local.device)
-
-    def _whole_rows(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
-        """A state dict of the whole batch from this process's (collective)."""
-        if self.group is None:
-            return state
-        return {k: self._gather_rows(v) if k in self._per_element else v
-                for k, v in state.items()}
-
-    def _my_rows(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
-        """This process's rows of a whole-batch state dict."""
-        if self.group is None:
-            return state
-        return {k: v[self.rows] if k in self._per_element else v for k, v in state.items()}
-
-    def _trainable_names(self) -> list[str]:
-        return [n for n, p in self.simulator.named_parameters() if p.requires_grad]
-
-    def _whole_optimizer_state(self) -> dict[str, Any]:
-        """The optimiser's state of the whole batch (collective)."""
-        return self._map_optimizer_rows(self.optimizer.state_dict(), self._gather_rows)
-
-    def _my_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
-        """This process's rows of a whole-batch optimiser state."""
-        return self._map_optimizer_rows(state, lambda v: v[self.rows])
-
-    def _map_optimizer_rows(self, state: dict[str, Any],
-                            rows: Callable[[Tensor], Tensor]) -> dict[str, Any]:
-        """``rows(v)`` for the per-element tensors (moments, ...) of a per-element parameter."""
-        if self.group is None:
-            return state
-        names = self._trainable_names()
-        return {**state, "state": {i: {k: rows(v) if names[i] in self._per_element
-                                       and torch.is_tensor(v) and v.dim() > 0 else v
-                                       for k, v in st.items()}
-                                   for i, st in state["state"].items()}}
-
-    def _whole_simulator(self) -> BoldSimulator | None:
-        """The fitted model of the whole batch (rank 0; None on the others; collective)."""
-        if self.group is None:
-            return self.simulator
-        state = self._whole_rows(self.simulator.state_dict())
-        if self._whole is not None:
-            self._whole.load_state_dict(state)
-        return self._whole
-
     # -- exports ---------------------------------------------------------------------------------
     def export(self, elapsed: float) -> dict[str, Any]:
         """fitted_params.csv, metrics.json, simulated_fc.npz and figures."""
@@ -893,41 +683,6 @@ class Trainer:
         fcd = self._gather_rows(metrics.fcd_values(y, self.tr, self.objective.fcd_window,
                                                    self.objective.fcd_step))
         return {sid: fcd[best[s]].cpu().numpy() for s, sid in enumerate(self.ids)}
-
-
-def _largest_changes(good: list[dict[str, Any]], current: list[dict[str, Any]],
-                     elements: list[tuple[str, int]], labels: list[str] | None, k: int = 3) -> str:
-    """The ``k`` parameter values that moved most (relatively) from ``good`` to ``current``, two
-    :meth:`~brainfit.simulator.BoldSimulator.param_table` s of the same simulator."""
-    moves = []
-    for g, c in zip(good, current):
-        a, b = float(g["value"]), float(c["value"])
-        rel = abs(b - a) / (abs(a) + 1e-12) if math.isfinite(b) else math.inf
-        if rel > 0:
-            moves.append((rel, g, b))
-    if not moves:
-        return "no parameter value had moved"
-    moves.sort(key=lambda m: -m[0])
-    out = []
-    for _, g, b in moves[:k]:
-        where = []
-        if g["batch"] is not None and g["batch"] < len(elements):
-            sid, r = elements[g["batch"]]
-            where.append(sid if r == 0 else f"{sid} restart {r}")
-        if g["region"] is not None:
-            where.append(f"region {labels[g['region']] if labels else g['region']}")
-        name = g["parameter"] + (f" ({', '.join(where)})" if where else "")
-        out.append(f"{name} {float(g['value']):.4g} -> {b:.4g}")
-    return "the parameters that moved most: " + "; ".join(out)
-
-
-def _rows(value: Any, rows: slice) -> Any:
-    """``rows`` of a per-element tensor, list or :class:`~brainfit.losses.Targets` (None: None)."""
-    if value is None:
-        return None
-    if isinstance(value, Targets):
-        return Targets(**{f.name: _rows(getattr(value, f.name), rows) for f in fields(value)})
-    return value[rows]
 
 
 def _numpy_rng_state() -> dict[str, Any]:
