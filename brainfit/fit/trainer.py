@@ -110,7 +110,8 @@ class Trainer(BatchShares, Recovery):
         self._whole: BoldSimulator | None = None  # the whole batch, for rank 0's outputs
         self._per_element: set[str] = set()  # state entries with one row per batch element
         if group is not None or len(self.windows) > 1:
-            whole, one = build(slice(None)), build(slice(0, R)).state_dict()
+            whole = self.simulator if group is None else build(slice(None))  # the share: all
+            one = build(slice(0, R)).state_dict()
             self._per_element = {k for k, v in whole.state_dict().items()
                                  if v.shape != one[k].shape}
             self._whole = whole if self.main and group is not None else None
