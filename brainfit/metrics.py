@@ -392,16 +392,34 @@ def fcd(x: Tensor, tr: float, window: float = 60.0, step: float = 2.0) -> Tensor
     return _unbatch(_set_diagonal_one(out), unbatched)
 
 
-def fcd_values(x: Tensor, tr: float, window: float = 60.0, step: float = 2.0) -> Tensor:
+def fcd_values(x: Tensor, tr: float, window: float = 60.0, step: float = 2.0,
+               segment: int | None = None) -> Tensor:
     """The FCD distribution: upper triangle (k=1) of :func:`fcd`, W(W-1)/2 values per batch element.
 
     This is the sample that is compared between simulation and data, e.g. with :func:`ks_distance`
     or, differentiably, :func:`wasserstein_1d`. Arguments and errors as in :func:`fcd`; needs at
-    least 2 windows.
+    least 2 windows (per segment).
+
+    The distribution depends on the length of the series: a longer one pairs windows further
+    apart, which are less alike, so its values are lower. Series of different lengths are compared
+    like for like with ``segment``: the series is cut into consecutive pieces of ``segment``
+    samples (a remainder shorter than that is dropped) and the FCD values of every piece are
+    pooled, the distribution of recordings ``segment`` samples long. A ``segment`` at least the
+    series' length uses the whole series.
 
     Returns:
-        (B, W(W-1)/2), or (W(W-1)/2,) for an unbatched input.
+        (B, K W(W-1)/2) with K segments (K = 1 without ``segment``), or 1-D for an unbatched input.
     """
+    if segment is not None:
+        segment = int(segment)
+        if segment < 1:
+            raise ValueError(f"segment must be a positive number of samples, got {segment}")
+        T = x.shape[-2]
+        if segment < T:
+            k = T // segment
+            pieces = x[..., : k * segment, :].unflatten(-2, (k, segment))  # (..., K, seg, N)
+            return fcd_values(pieces.flatten(0, -3) if x.dim() == 3 else pieces, tr, window,
+                              step).reshape(*x.shape[:-2], -1)
     m = fcd(x, tr, window, step)
     if m.shape[-1] < 2:
         raise ValueError(f"fcd_values needs at least 2 windows, got 1 (T = {x.shape[-2]} samples, "

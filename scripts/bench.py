@@ -40,7 +40,9 @@ Modes (one per run):
   imported lazily in its own subprocess (``--neurolib-python`` may name another interpreter) and
   never with brainfit; if it is missing, the line says so and brainfit's side still runs.
 - ``--epochs``: seconds per training epoch of ``scripts/train.py`` jobs (``--epoch-jobs``:
-  ``default`` = the default fit, ``jansen_rit``, ``wc_hcp`` = ``model=wilson_cowan data=hcp``,
+  ``default`` = the default fit (the linearised Hopf effective connectivity), ``hopf_sim`` = the
+  simulated Hopf fit (``trainer=default bold=friston2003 loss=fc_fcd``, the default before it),
+  ``jansen_rit``, ``wc_hcp`` = ``model=wilson_cowan data=hcp``,
   ``dmf`` = ``experiment=deco2014_dmf``), run with ``trainer.epochs=1`` (``--epoch-count``) and,
   so that evaluation does not dominate, ``trainer.eval_seeds=1 trainer.eval_seconds=30``. The
   job runs in a subprocess that wraps ``Trainer.step`` / ``Trainer.evaluate`` with timers, so
@@ -109,8 +111,12 @@ MODES = ("fwd", "fwdbwd")
 ENGINES = ("default", "reference", "fast")
 COMPILE = ("off", "on")
 EPOCH_COMPILE = ("default", "false", "true", "auto")
+#: the simulated Hopf fit (the default job before it became the linearised one), as the tests'
+#: SIMULATED: what the engine's speed and memory were measured on
+SIMULATED = ("trainer=default", "bold=friston2003", "loss=fc_fcd")
 EPOCH_JOBS = {
     "default": (),
+    "hopf_sim": SIMULATED,
     "jansen_rit": ("model=jansen_rit",),
     "wc_hcp": ("model=wilson_cowan", "data=hcp"),
     "dmf": ("experiment=deco2014_dmf",),
@@ -303,7 +309,7 @@ def build_conf_network(spec: dict[str, Any], device, name: str):
     n, B = spec["regions"], spec["batch"]
     params = dict(cfg.get("params") or {})
     own = set(BrainNetwork.param_specs)
-    node = {k: v for k, v in params.items() if k not in own}
+    node = {k: v for k, v in params.items() if k not in own and k != "W"}  # W: fitted gains
     netp = {k: v for k, v in params.items() if k in own}
     model = models.create(cfg["name"], n_regions=n, n_batch=B, params=node)
     noise = None
@@ -1431,7 +1437,7 @@ def scale_cohort(n_subjects: int, folder: Path) -> list[str]:
 def main_scale(args: argparse.Namespace, tree: Path) -> list[dict[str, Any]]:
     outdir = Path(tempfile.mkdtemp(prefix="brainfit-bench-scale-"))
     data = scale_cohort(args.scale_subjects, outdir)
-    base = ["trainer.epochs=2", "trainer.eval_every=0", "trainer.eval_seeds=1",
+    base = [*SIMULATED, "trainer.epochs=2", "trainer.eval_every=0", "trainer.eval_seeds=1",
             "trainer.eval_seconds=70", "trainer.progress=false", f"dtype={args.dtype}",
             f"threads={args.threads or 1}", *args.scale_overrides]
     if args.device != "cpu":
@@ -1662,8 +1668,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ex.add_argument("--memory", action="store_true",
                     help="forward+backward memory with and without checkpoint=True")
     ex.add_argument("--scale", action="store_true",
-                    help="one epoch of a synthetic --scale-subjects cohort on 1..K processes "
-                         "(torchrun) and with trainer.batch_subjects: time and peak memory")
+                    help="one epoch of the simulated Hopf fit of a synthetic --scale-subjects "
+                         "cohort on 1..K processes (torchrun) and with trainer.batch_subjects: "
+                         "time and peak memory")
     sc = p.add_argument_group("--scale")
     sc.add_argument("--scale-subjects", type=positive_int, default=100,
                     help="subjects of the synthetic cohort (80 regions, gw's SCs)")

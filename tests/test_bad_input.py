@@ -21,6 +21,7 @@ import pytest
 import torch
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from problems import SIMULATED
 
 import brainfit
 from brainfit.data import DataError
@@ -93,7 +94,8 @@ def _base(files: Path) -> list[str]:
     return ["data=arrays", f"data.weights={files / 'sc.npy'}", f"data.bold={files / 'bold.npy'}",
             f"data.tr={TR}", "trainer.epochs=1", "trainer.progress=false", "loss=fc",
             "trainer.sim_seconds=60", "trainer.eval_seconds=120", "trainer.burn_in=2",
-            "trainer.chunk=30", "trainer.eval_seeds=1", "trainer.eval_every=0", "threads=1"]
+            "trainer.chunk=30", "trainer.eval_seeds=1", "trainer.eval_every=0", "threads=1",
+            *SIMULATED]
 
 
 @pytest.fixture(scope="module")
@@ -372,7 +374,7 @@ def test_schema_is_not_an_option_of_the_model_or_trainer_group():
         models = loader.get_group_options("model")
         trainers = loader.get_group_options("trainer")
     assert "hopf" in models and "schema" not in models
-    assert trainers == ["default"]
+    assert trainers == ["default", "linearized"]
 
 
 def test_the_fitted_base_run_is_good(fitted):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from problems import SIMULATED
 
 from brainfit import models
 from brainfit.checkpoint import load_checkpoint
@@ -21,7 +22,8 @@ SCRIPT = ROOT / "scripts" / "train.py"
 TINY = ["trainer.sim_seconds=40", "trainer.burn_in=4",
         "trainer.chunk=20", "trainer.eval_seeds=1", "loss=fc", "trainer.progress=false",
         "trainer.eval_seconds=80", "threads=1", "trainer.eval_every=1",
-        "model.params.G.scope=subject", "trainer.restarts=2"]
+        "model.params.G.scope=subject", "trainer.restarts=2",
+        *SIMULATED]
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
                                 reason="this PyTorch build has no torch.distributed")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from problems import SIMULATED
 
 from brainfit.fit import register_configs, run
 from brainfit.fit.evaluate import evaluate_run, simulate_run, write_json
@@ -47,7 +48,8 @@ def fitted(tmp_path_factory):
     out = base / "run"
     run(_compose([*_data(base / "data", 120), "trainer.epochs=1", "trainer.sim_seconds=80",
                   "trainer.burn_in=4", "trainer.chunk=40", "trainer.eval_seeds=1",
-                  "trainer.progress=false", "loss.fcd_window=20", "loss.fcd_step=2"]),
+                  "trainer.progress=false", "loss=fc_fcd", "loss.fcd_window=20", "loss.fcd_step=2",
+                  *SIMULATED]),
         out_dir=out)
     return out
 
@@ -149,3 +151,28 @@ def test_simulate_run_writes_its_file_atomically(fitted, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["sim.npz"]
     with pytest.raises(ValueError, match="seconds must be a positive length"):
         simulate_run(fitted, seconds=-5)
+
+
+def test_a_long_evaluation_scores_the_fcd_of_recordings_as_long_as_the_data():
+    """An evaluation that simulates longer than the held-out part compares the FCD of pieces of
+    the held-out length, pooled, with the held-out FCD (the FCD distribution depends on the
+    recording's length); its FC is still that of the whole simulation."""
+    import torch
+
+    from brainfit import metrics
+    from brainfit.fit.evaluator import Evaluator
+    from brainfit.losses import Targets
+
+    g = torch.Generator().manual_seed(0)
+    held = torch.randn(1, 40, 6, generator=g)
+    targets = Targets(fc=metrics.fc(held), fcd=metrics.fcd_values(held, TR, 20.0, 2.0))
+    long = torch.randn(1, 400, 6, generator=g)
+    pooled = Evaluator(targets, TR, 20.0, 2.0, seeds=1, fcd_segment=40).score(long)
+    whole = Evaluator(targets, TR, 20.0, 2.0, seeds=1).score(long)
+    pieces = metrics.fcd_values(long, TR, 20.0, 2.0, segment=40)
+    assert pieces.shape[1] == 10 * metrics.fcd_values(held, TR, 20.0, 2.0).shape[1]
+    assert torch.equal(pooled["fcd_ks"], metrics.ks_distance(pieces, targets.fcd))
+    assert torch.equal(whole["fcd_ks"],
+                       metrics.ks_distance(metrics.fcd_values(long, TR, 20.0, 2.0), targets.fcd))
+    assert not torch.equal(pooled["fcd_ks"], whole["fcd_ks"])
+    assert torch.equal(pooled["fc_similarity"], whole["fc_similarity"])

@@ -14,7 +14,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+from problems import SIMULATED
 
 import brainfit
 from brainfit import metrics
@@ -28,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TINY = ["data.subjects=[NAP_001,NAP_002]", "trainer.epochs=2", "trainer.sim_seconds=40",
         "trainer.burn_in=4", "trainer.chunk=20", "trainer.eval_every=1", "trainer.eval_seeds=1",
-        "loss=fc", "trainer.progress=false", "trainer.eval_seconds=80"]
+        "loss=fc", "trainer.progress=false", "trainer.eval_seconds=80",
+        *SIMULATED]
 
 register_configs()
 
@@ -81,6 +84,31 @@ def test_experiments_compose(experiment):
     assert cfg.trainer.epochs > 0 and cfg.model.name
 
 
+def test_the_default_job_fits_hopf_effective_connectivity_on_the_linearised_fc():
+    """``python scripts/train.py`` with no overrides: Hopf nodes below the bifurcation, x read as
+    BOLD, each subject's effective connectivity (a group gain plus shrunken subject deviations)
+    fitted on the linearised FC, the same fit as ``experiment=hopf_gec``. Other models keep the
+    general defaults (Balloon head, FC + FCD, simulated), and the command line wins over what the
+    hopf config picks."""
+    cfg = _compose()
+    assert cfg.model.name == "hopf" and cfg.trainer.linearized
+    assert cfg.bold._target_ == "brainfit.bold.IdentityBold"
+    assert dict(cfg.loss.weights) == {"fc_corr": 1.0}
+    assert cfg.model.params.W.scope == "subject_edge" and cfg.model.params.a.high < 0
+    assert OmegaConf.to_container(_compose(["experiment=hopf_gec"])) == \
+        OmegaConf.to_container(cfg)
+    other = _compose(["model=wilson_cowan"])
+    assert not other.trainer.linearized and "fcd" in other.loss.weights
+    assert other.bold._target_ == "brainfit.bold.BalloonWindkessel"
+    simulated = _compose(["trainer=default", "loss=fc_fcd", "bold=friston2003"])
+    assert simulated.model.name == "hopf" and not simulated.trainer.linearized
+    assert "fcd" in simulated.loss.weights
+    assert simulated.bold._target_ == "brainfit.bold.BalloonWindkessel"
+    deco = _compose(["experiment=deco2017_hopf"])  # the SC as given, simulated for the FCD
+    assert deco.model.params.W is None and not deco.trainer.linearized
+    assert "W" not in components_from_config(deco)[0].params
+
+
 def test_unknown_keys_and_options_fail_at_compose_time():
     with pytest.raises((ConfigCompositionException, ConfigAttributeError, ConfigKeyError),
                        match="epoch"):
@@ -95,7 +123,7 @@ def test_nonsense_loss_weights_are_rejected():
     cfg = _compose(["loss.weights.fc_corr=-1"])
     with pytest.raises(Exception, match="makes no sense"):
         instantiate(cfg.loss)
-    cfg = _compose(["loss.weights.fc_corr=0", "loss.weights.fcd=0"])
+    cfg = _compose(["loss=fc_fcd", "loss.weights.fc_corr=0", "loss.weights.fcd=0"])
     with pytest.raises(Exception, match="positive weight"):
         instantiate(cfg.loss)
 

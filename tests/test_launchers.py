@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from problems import SIMULATED
 
 from brainfit.fit import register_configs
 from brainfit.fit.sweep import SweepSummary, format_table, summarize_sweep
@@ -28,7 +29,8 @@ PLUGINS = {"joblib": "hydra_plugins.hydra_joblib_launcher",
            "submitit_slurm": "hydra_plugins.hydra_submitit_launcher"}
 TINY = ["trainer.epochs=1", "trainer.sim_seconds=8", "trainer.burn_in=2", "trainer.chunk=4",
         "trainer.eval_seconds=8", "trainer.eval_every=1", "trainer.eval_seeds=1", "loss=fc",
-        "trainer.progress=false"]
+        "trainer.progress=false",
+        *SIMULATED]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 register_configs()

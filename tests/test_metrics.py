@@ -215,6 +215,47 @@ def test_fcd_diagonal_and_constant_windows():
     assert out[1, 5].item() == pytest.approx(1.0, abs=1e-12)
 
 
+def test_fcd_values_segments_pool_the_pieces():
+    """With ``segment``, the FCD values are those of consecutive pieces of that many samples
+    (explicit loop per piece), pooled; a remainder shorter than a piece is dropped; a segment at
+    least the series' length is the whole series; batched and unbatched agree."""
+    x = _rand(2, 100, 5)
+    vals = M.fcd_values(x, 1.0, 8.0, 2.0, segment=30)  # pieces 0-29, 30-59, 60-89; 90-99 dropped
+    iu = np.triu_indices(M.fcd_windows(30, 1.0, 8.0, 2.0)[2], 1)
+    for b in range(2):
+        expected = np.concatenate([_np_fcd(x[b, k:k + 30].numpy(), 8, 2)[iu] for k in (0, 30, 60)])
+        _close(vals[b], expected, torch.float64)
+        torch.testing.assert_close(M.fcd_values(x[b], 1.0, 8.0, 2.0, segment=30), vals[b])
+    torch.testing.assert_close(M.fcd_values(x, 1.0, 8.0, 2.0, segment=100),
+                               M.fcd_values(x, 1.0, 8.0, 2.0))
+    with pytest.raises(ValueError, match="segment must be a positive"):
+        M.fcd_values(x, 1.0, 8.0, 2.0, segment=0)
+
+
+def test_fcd_of_a_long_series_by_segments_is_that_of_short_recordings():
+    """The FCD distribution depends on the recording's length: a long series pairs windows far
+    apart, which are less alike. For a stationary process (AR(1) in time, a fixed mixing across
+    regions), the FCD of one long series cut into pieces of T samples matches that of independent
+    recordings T samples long (KS small), while the long series' whole FCD does not (KS large)."""
+    g = torch.Generator().manual_seed(3)
+    n, T, k = 8, 40, 60
+    mix = torch.eye(n) + 0.6 * torch.randn(n, n, generator=g, dtype=torch.float64)
+
+    def ar1(length):
+        e = torch.randn(length, n, generator=g, dtype=torch.float64)
+        x = torch.zeros_like(e)
+        for t in range(1, length):
+            x[t] = 0.8 * x[t - 1] + e[t]
+        return x @ mix.T
+
+    short = torch.cat([M.fcd_values(ar1(T), 1.0, 20.0, 2.0) for _ in range(k)])
+    long = ar1(T * k)
+    by_pieces = M.fcd_values(long, 1.0, 20.0, 2.0, segment=T)
+    whole = M.fcd_values(long, 1.0, 20.0, 2.0)
+    assert float(M.ks_distance(by_pieces, short)) < 0.1
+    assert float(M.ks_distance(whole, short)) > 0.3
+
+
 def test_gradcheck_fcd_values():
     """Gradient of the FCD values w.r.t. the time series matches finite differences (float64)."""
     x = _rand(1, 16, 4).requires_grad_(True)

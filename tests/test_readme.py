@@ -20,3 +20,27 @@ def test_quick_start_runs_as_written(monkeypatch, tmp_path, capsys):
     assert ns["fc"].shape == (1, 80, 80)
     assert -1.0 <= ns["r"].item() <= 1.0
     assert re.search(r"FC similarity to \S+: -?\d\.\d{3}", capsys.readouterr().out)
+
+
+def test_the_main_job_commands_compose():
+    """Every ``python scripts/train.py`` line of the README's main-job block composes to a config
+    that builds (placeholders such as ``<run>`` and the options of Hydra itself aside)."""
+    import shlex
+
+    from hydra import compose, initialize_config_dir
+
+    from brainfit.fit import register_configs
+    from brainfit.fit.build import components_from_config
+
+    register_configs()
+    block = re.search(r"## The main job\n+```bash\n(.*?)```", README.read_text(), flags=re.S)
+    assert block, "README.md has no main-job block"
+    lines = [ln.split("#")[0] for ln in block.group(1).splitlines()
+             if ln.startswith("python scripts/train.py") and "<" not in ln]
+    assert len(lines) >= 5
+    for line in lines:
+        overrides = [a for a in shlex.split(line)[2:] if a != "-m"]
+        overrides = [a.split(",")[0] if "=" in a and "{" not in a else a for a in overrides]
+        with initialize_config_dir(config_dir=str(README.parent / "conf"), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=overrides)
+        components_from_config(cfg)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from problems import SIMULATED
 
 from brainfit.checkpoint import load_checkpoint, save_atomic
 from brainfit.fit import FitDiverged, register_configs, run
@@ -23,7 +24,8 @@ from brainfit.runtime import SimulationDiverged
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.subjects=[NAP_001,NAP_002]", "trainer.sim_seconds=40", "trainer.burn_in=4",
         "trainer.chunk=20", "trainer.eval_seeds=1", "loss=fc", "trainer.progress=false",
-        "trainer.eval_seconds=80", "threads=1"]
+        "trainer.eval_seconds=80", "threads=1",
+        *SIMULATED]
 
 register_configs()
 

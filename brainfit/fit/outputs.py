@@ -16,7 +16,6 @@ A run directory holds::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,9 +169,9 @@ class RunOutputs:
     def figures(self, rows: list[dict[str, Any]], emp_fc: dict[str, np.ndarray],
                 sim_fc: dict[str, np.ndarray], scores: dict[str, dict[str, float]],
                 history: list[dict[str, float]], labels: list[str] | None,
-                fcd: Callable[[], tuple[dict, dict]] | None = None) -> None:
+                fcd: tuple[dict, dict] | None = None) -> None:
         """FC side by side, the scores beside the baselines, loss curves, fitted parameters and
-        (``fcd() -> (empirical, simulated)`` FCD values per subject) FCD histograms, in
+        (``fcd = (empirical, simulated)`` FCD values per subject) FCD histograms, in
         ``figures/``. A figure that cannot be drawn is logged, never raised."""
         groups = None
         if labels:  # regions ordered by hemisphere, labelled
@@ -186,10 +185,5 @@ class RunOutputs:
         self._draw("loss_curves", "plot_loss_curves", history)
         self._draw("fitted_parameters", "plot_parameters", rows, labels=labels)
         if fcd is not None:
-            try:
-                emp, sim = fcd()
-            except Exception as err:  # noqa: BLE001
-                log.warning("could not simulate the FCD figure: %s", err)
-                return
-            self._draw("fcd_histograms", "plot_fcd_histograms", emp, sim,
+            self._draw("fcd_histograms", "plot_fcd_histograms", *fcd,
                        ks={s: v.get("fcd_ks", float("nan")) for s, v in scores.items()})

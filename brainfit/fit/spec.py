@@ -41,7 +41,8 @@ class NetworkSpec:
             parameters and the network's ``G`` (coupling strength) and ``speed`` (mm/ms); and
             ``W``, the coupling weights fitted per connection, ``{scope: edge | subject_edge,
             value, low, high, trainable, mask: sc | all, prior, shrinkage}`` (the gain over the
-            SC; see :class:`~brainfit.connectome.EffectiveConnectivity`).
+            SC; see :class:`~brainfit.connectome.EffectiveConnectivity`), or null: the SC as
+            given, not fitted.
         noise: ``{kind: white|ou, sigma: float | {state: sigma}, trainable, scope, tau}`` or None.
         integrator: fixed-step scheme (default: stochastic Heun with noise, Heun without).
         delays: use tract lengths for conduction delays.
@@ -77,6 +78,8 @@ class NetworkSpec:
         if unknown:
             raise ValueError(f"model {self.name!r} has no parameter(s) {sorted(unknown)}; valid "
                              f"names are {sorted(valid)}")
+        if CONNECTIVITY in params and params[CONNECTIVITY] is None:
+            del params[CONNECTIVITY]
         if CONNECTIVITY in params:
             w = params[CONNECTIVITY]
             keys = {"scope", "value", "low", "high", "trainable", "mask", "prior", "shrinkage",

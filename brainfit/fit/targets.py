@@ -51,6 +51,8 @@ class FitData:
         targets, test_targets: their observables, one element per (subject, restart).
         n_volumes: BOLD volumes simulated per training step.
         n_eval_volumes: BOLD volumes simulated per evaluation.
+        n_held_out: volumes of each held-out part (None for precomputed targets): the length
+            of recordings whose FCD an evaluation's FCD is compared with.
         checksums: SHA-256 of each subject's arrays (a resumed run must see the same data).
         baselines: per subject, what predicts its scored FC without a model
             (:func:`fc_baselines`).
@@ -68,6 +70,7 @@ class FitData:
     test_targets: Targets
     n_volumes: int
     n_eval_volumes: int
+    n_held_out: int | None
     checksums: dict[str, str]
     baselines: dict[str, dict[str, float]]
     score_name: str
@@ -106,7 +109,8 @@ class FitData:
         n_eval = test_batch.bold.shape[1] if has_bold else n_volumes
         if config.eval_seconds is not None:
             n_eval = int(round(config.eval_seconds / tr))
-        targets = observed_targets(train_batch, tr, objective, R)
+        # the fitted part's FCD as that of recordings as long as a training simulation
+        targets = observed_targets(train_batch, tr, objective, R, fcd_segment=n_volumes)
         test_targets = observed_targets(test_batch, tr, objective, R)
         check_lengths(Lengths(
             tr=tr, n_volumes=n_volumes, n_eval=n_eval,
@@ -120,6 +124,7 @@ class FitData:
             cohort=cohort, ids=cohort.ids, tr=tr, train_batch=train_batch, test_batch=test_batch,
             targets=targets, test_targets=test_targets,
             n_volumes=n_volumes, n_eval_volumes=n_eval,
+            n_held_out=test_batch.bold.shape[1] if has_bold else None,
             checksums={s.id: subject_checksum(s) for s in cohort},
             baselines=fc_baselines(train, test) if has_bold else fc_baselines(None, cohort),
             score_name=("held-out FC similarity" if has_bold else
@@ -300,15 +305,18 @@ def fc_baselines(train: Cohort | None, test: Cohort) -> dict[str, dict[str, floa
 
 
 def observed_targets(batch: CohortBatch, tr: float, objective: Objective,
-                     restarts: int = 1) -> Targets:
+                     restarts: int = 1, fcd_segment: int | None = None) -> Targets:
     """FC, FCD values and spectra of a batch's BOLD (or its precomputed FC and FCD histogram),
-    each repeated ``restarts`` times in the batch dimension."""
+    each repeated ``restarts`` times in the batch dimension. The FCD values are pooled over pieces
+    of ``fcd_segment`` volumes when the BOLD is longer (:func:`brainfit.metrics.fcd_values`): the
+    FCD distribution of recordings as long as the simulations compared with it."""
     rep = lambda t: t.repeat_interleave(restarts, dim=0)  # noqa: E731
     if batch.bold is not None:
         fcd = psd = None
-        if n_windows(batch.bold.shape[1], tr, objective.fcd_window, objective.fcd_step) >= 2:
+        T = batch.bold.shape[1] if fcd_segment is None else min(batch.bold.shape[1], fcd_segment)
+        if n_windows(T, tr, objective.fcd_window, objective.fcd_step) >= 2:
             fcd = rep(metrics.fcd_values(batch.bold, tr, objective.fcd_window,
-                                         objective.fcd_step))
+                                         objective.fcd_step, fcd_segment))
         if objective.needs_psd:
             psd = rep(normalized_psd(batch.bold, tr, objective.psd_nperseg))
         return Targets(fc=rep(metrics.fc(batch.bold)), fcd=fcd, psd=psd)

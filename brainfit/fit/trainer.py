@@ -28,7 +28,6 @@ import torch
 from torch import Tensor
 
 import brainfit
-from brainfit import metrics
 from brainfit.data import Cohort, Preprocessing
 from brainfit.fit import memory
 from brainfit.fit.build import Components
@@ -38,7 +37,7 @@ from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.recovery import Recovery, StepDiverged
 from brainfit.fit.shares import BatchShares, rows_of
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
-from brainfit.fit.targets import BASELINES, FitData, n_windows
+from brainfit.fit.targets import BASELINES, FitData
 from brainfit.linear import linearized_fc
 from brainfit.losses import Objective, SimulatedBoldFilter
 from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged, progress
@@ -134,7 +133,8 @@ class Trainer(BatchShares, Recovery):
         self.scheduler = scheduler(self.optimizer) if scheduler is not None else None
         self.filter = SimulatedBoldFilter(self.tr, **data.filter_kwargs)
         self.evaluator = Evaluator(rows_of(data.test_targets, self.rows), self.tr,
-                                   objective.fcd_window, objective.fcd_step, config.eval_seeds)
+                                   objective.fcd_window, objective.fcd_step, config.eval_seeds,
+                                   fcd_segment=data.n_held_out)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.best = {sid: self.ids.index(sid) * R for sid in self.ids}
@@ -375,12 +375,12 @@ class Trainer(BatchShares, Recovery):
         self.simulator.eval()
         evaluator = self.evaluator
         if seeds is not None and seeds != evaluator.seeds:
-            evaluator = Evaluator(evaluator.targets, self.tr, evaluator.fcd_window,
-                                  evaluator.fcd_step, seeds)
+            evaluator = evaluator.replace(seeds=seeds)
         ev = self._agreed(lambda: self._evaluate_share(evaluator))
         if self.group is not None:  # the whole batch's scores
             ev = Evaluation({k: self._gather_rows(v) for k, v in ev.scores.items()},
-                            self._gather_rows(ev.fc))
+                            self._gather_rows(ev.fc),
+                            None if ev.fcd is None else self._gather_rows(ev.fcd))
         R = self.cfg.restarts
         score = ev.score
         train_loss = (self._gather_rows(self.element_loss) if self.element_loss is not None
@@ -397,7 +397,7 @@ class Trainer(BatchShares, Recovery):
                 for k in next(iter(per_subject.values())) if k != "restart"}
         self.last_eval = {"epoch": self.epoch, "best": best, "subjects": per_subject,
                           "mean": mean, "score": float(np.mean([score[b] for b in best.values()])),
-                          "fc_sim": ev.fc}
+                          "fc_sim": ev.fc, "fcd_sim": ev.fcd}
         return self.last_eval
 
     def _evaluate_share(self, evaluator: Evaluator) -> Evaluation:
@@ -407,11 +407,11 @@ class Trainer(BatchShares, Recovery):
         parts = []
         for sim, rows in self._windows():
             local = slice(rows.start - self.rows.start, rows.stop - self.rows.start)
-            window = Evaluator(rows_of(evaluator.targets, local), self.tr, evaluator.fcd_window,
-                               evaluator.fcd_step, evaluator.seeds)
+            window = evaluator.replace(targets=rows_of(evaluator.targets, local))
             parts.append(window(lambda seed: self._eval_simulation(seed, sim)))  # noqa: B023
         return Evaluation({k: torch.cat([p.scores[k] for p in parts]) for k in parts[0].scores},
-                          torch.cat([p.fc for p in parts]))
+                          torch.cat([p.fc for p in parts]),
+                          None if parts[0].fcd is None else torch.cat([p.fcd for p in parts]))
 
     def _eval_simulation(self, seed: int, simulator: BoldSimulator | None = None) -> Tensor:
         g = torch.Generator(device=self.device).manual_seed(seed)
@@ -651,12 +651,9 @@ class Trainer(BatchShares, Recovery):
         per_subject = lambda t: {sid: t[s * R].cpu().numpy()  # noqa: E731
                                  for s, sid in enumerate(self.ids)}
         fcd = None
-        if tt.fcd is not None and n_windows(data.n_eval_volumes, self.tr, self.objective.fcd_window,
-                                            self.objective.fcd_step) >= 2:
-            try:
-                fcd = (per_subject(tt.fcd), self._simulated_fcd(best))
-            except SimulationDiverged as err:
-                log.warning("could not simulate the FCD figure: %s", err)
+        if tt.fcd is not None and ev["fcd_sim"] is not None:  # the first seed's, as the FC
+            fcd = (per_subject(tt.fcd), {sid: ev["fcd_sim"][best[s]].cpu().numpy()
+                                         for s, sid in enumerate(self.ids)})
         whole = self._whole_simulator()  # collective: every rank has reached this point
         if not self.main:
             return result
@@ -673,17 +670,8 @@ class Trainer(BatchShares, Recovery):
             rows, per_subject(tt.fc),
             {sid: fc_sim[s].cpu().numpy() for s, sid in enumerate(self.ids)},
             ev["subjects"], self.history, data.cohort.labels,
-            fcd=None if fcd is None else lambda: fcd)
+            fcd=fcd)
         return result
-
-    @torch.no_grad()
-    def _simulated_fcd(self, best: list[int]) -> dict[str, np.ndarray]:
-        """FCD values of the best restarts, first evaluation seed."""
-        self.simulator.eval()
-        y = self._agreed(lambda: self._eval_share(EVAL_SEED))
-        fcd = self._gather_rows(metrics.fcd_values(y, self.tr, self.objective.fcd_window,
-                                                   self.objective.fcd_step))
-        return {sid: fcd[best[s]].cpu().numpy() for s, sid in enumerate(self.ids)}
 
 
 def _numpy_rng_state() -> dict[str, Any]:
