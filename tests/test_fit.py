@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -143,9 +144,13 @@ def test_train_script_writes_every_output(fitted):
     expected = [".hydra/config.yaml", "train.log", "checkpoints/last.pt", "checkpoints/best.pt",
                 "fitted_params.csv", "metrics.json", "simulated_fc.npz",
                 "figures/fc_comparison.png", "figures/loss_curves.png",
-                "figures/fitted_parameters.png", "figures/baselines.png"]
+                "figures/fitted_parameters.png", "figures/baselines.png",
+                "fitted_connectivity.npz", "figures/connectivity.png"]  # hopf fits W by default
     for rel in expected:
         assert (fitted / rel).is_file(), rel
+    table = (fitted / "train.log").read_text().split("per subject")[-1]
+    for row in ("NAP_001", "NAP_002", "mean"):  # the log's table: scores beside the baselines
+        assert re.search(rf"{row}( +-?\d\.\d{{3}}){{7}}", table), row
     assert list((fitted / "tensorboard").glob("events.out.tfevents.*"))
     rows = list(csv.DictReader(open(fitted / "fitted_params.csv")))
     assert {r["subject"] for r in rows} == {"NAP_001", "NAP_002"}

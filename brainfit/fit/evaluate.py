@@ -173,10 +173,11 @@ def other_filter(data_cfg: Any) -> dict[str, Any]:
 
 def format_table(result: dict[str, Any]) -> str:
     cols = ["fc_similarity", "fc_similarity_fisher", "fcd_ks", *BASELINES]
-    lines = [f"{'subject':>12} " + " ".join(f"{c:>14}" for c in cols)]
+    w = {c: max(8, len(c)) for c in cols}
+    lines = [f"{'subject':>12} " + " ".join(f"{c:>{w[c]}}" for c in cols)]
     for sid, s in {**result["subjects"], "mean": result["mean"]}.items():
         lines.append(f"{sid:>12} " + " ".join(
-            f"{s[c]:>14.3f}" if c in s else f"{'-':>14}" for c in cols))
+            f"{s[c]:>{w[c]}.3f}" if c in s else f"{'-':>{w[c]}}" for c in cols))
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ import torch
 
 from brainfit.fit.build import components_from_config, instantiate, resolve_device, resolve_dtype
 from brainfit.fit.distributed import ProcessGroup, launched_by_torchrun
+from brainfit.fit.evaluate import format_table
 from brainfit.fit.targets import BASELINES
 from brainfit.runtime import Interrupted
 
@@ -68,6 +69,8 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
         if group is not None:
             group.close()
     m = result["mean"]
+    log.info("per subject (%s; sc_fc_r .. own_fc_r: the baselines):\n%s", trainer.score_name,
+             format_table({"subjects": result["held_out"], "mean": m}))
     log.info("%s %.3f (baselines: %s); fit took %.0f s; outputs in %s", trainer.score_name,
              m["fc_similarity"], ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items()
                                            if k in m), result["fit_seconds"], out_dir)
