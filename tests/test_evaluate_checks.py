@@ -12,12 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from problems import SIMULATED
 
+from brainfit import metrics
 from brainfit.fit import register_configs, run
 from brainfit.fit.evaluate import evaluate_run, simulate_run, write_json
+from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import load_fitted
+from brainfit.losses import Targets
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TR = 2.0
@@ -65,8 +69,8 @@ def test_evaluation_scores_the_runs_own_held_out_data(fitted):
     s = result["subjects"]["bold"]
     assert -1 <= s["fc_similarity"] <= 1 and 0 <= s["fcd_ks"] <= 1 and "own_fc_r" in s
     # the held-out scores of the run itself, first evaluation seed
-    metrics = json.loads((fitted / "metrics.json").read_text())["held_out"]["bold"]
-    assert s["fc_similarity"] == pytest.approx(metrics["fc_similarity"], abs=1e-5)
+    saved = json.loads((fitted / "metrics.json").read_text())["held_out"]["bold"]
+    assert s["fc_similarity"] == pytest.approx(saved["fc_similarity"], abs=1e-5)
 
 
 def test_a_replaced_bold_file_is_refused_not_scored(fitted, tmp_path):
@@ -157,12 +161,6 @@ def test_a_long_evaluation_scores_the_fcd_of_recordings_as_long_as_the_data():
     """An evaluation that simulates longer than the held-out part compares the FCD of pieces of
     the held-out length, pooled, with the held-out FCD (the FCD distribution depends on the
     recording's length); its FC is still that of the whole simulation."""
-    import torch
-
-    from brainfit import metrics
-    from brainfit.fit.evaluator import Evaluator
-    from brainfit.losses import Targets
-
     g = torch.Generator().manual_seed(0)
     held = torch.randn(1, 40, 6, generator=g)
     targets = Targets(fc=metrics.fc(held), fcd=metrics.fcd_values(held, TR, 20.0, 2.0))
