@@ -83,16 +83,14 @@ class Evaluator:
     @torch.no_grad()
     def __call__(self, simulate: Callable[[int], Tensor]) -> Evaluation:
         acc: dict[str, Tensor] = {}
-        first: Evaluation | None = None
-        for k in range(self.seeds):
+        for k in range(self.seeds):  # seeds >= 1
             y = simulate(self.first_seed + k)
             fc, fcd = metrics.fc(y), self._scored_fcd(y)
-            if first is None:
-                first = Evaluation({}, fc, fcd)
+            if k == 0:
+                first_fc, first_fcd = fc, fcd
             for name, v in self.score(y, fc, fcd).items():
                 acc[name] = acc.get(name, 0) + v / self.seeds
-        assert first is not None
-        return Evaluation(scores=acc, fc=first.fc, fcd=first.fcd)
+        return Evaluation(scores=acc, fc=first_fc, fcd=first_fcd)
 
     def _scored_fcd(self, y: Tensor) -> Tensor | None:
         """The FCD values of ``y`` when the targets have an FCD and ``y`` two windows of it."""

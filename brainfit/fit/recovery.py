@@ -23,6 +23,7 @@ from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged
 
 log = logging.getLogger("brainfit.fit")
 
+
 class StepDiverged(FitDiverged):
     """One optimiser step's simulation, loss, gradient or parameters became NaN/inf.
 
