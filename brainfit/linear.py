@@ -22,9 +22,12 @@ Balloon-Windkessel head linearised about rest (:math:`H_b(f)`, from its own Jaco
 ``bold=none``, the mean over each TR (:math:`\mathrm{sinc}^2(f\,\mathrm{TR})`); then the data's
 band-pass (:math:`|H(f)|^2` of :class:`~brainfit.losses.SimulatedBoldFilter`). The BOLD covariance
 is the integral of the filtered cross-spectrum over :math:`0 < f < 1/(2\,\mathrm{TR})` (midpoint
-rule, :func:`frequency_grid`), and the FC its correlation. This is what the simulated FC converges
-to for long simulations in the weak-noise limit; no noise realisation enters, so its gradient with
-respect to every parameter (a, omega, G, the effective connectivity W, the noise) is exact.
+rule, :func:`frequency_grid`), and the FC its correlation. The same integral weighted by
+:math:`\cos(2\pi f \tau)` gives each region's autocorrelation at lag :math:`\tau`
+(:func:`linearized_stats`): the shape of its spectrum, which sets how much windowed FCs vary (the
+FCD). This is what the simulated FC converges to for long simulations in the weak-noise limit; no
+noise realisation enters, so its gradient with respect to every parameter (a, omega, G, the
+effective connectivity W, the noise) is exact.
 
 Used by ``trainer.linearized=true`` (Deco et al. 2019's and Gilson et al. 2016's effective
 connectivity fits work on this covariance): the fit runs on the analytic FC and is scored, as
@@ -172,13 +175,28 @@ def bold_gain(head: Any, freqs_hz: Tensor, B: int, N: int) -> Tensor:
 
 def linearized_fc(simulator: Any, tr: float, bold_filter: Any | None = None) -> Tensor:
     """The stationary FC (B, N, N) of ``simulator``'s BOLD, sampled at ``tr`` (s) and filtered
-    like the data (see the module docstring).
+    like the data: :func:`linearized_stats` without lags."""
+    return linearized_stats(simulator, tr, bold_filter)[0]
+
+
+def linearized_stats(simulator: Any, tr: float, bold_filter: Any | None = None,
+                     n_lags: int = 0) -> tuple[Tensor, Tensor | None]:
+    r"""The stationary FC (B, N, N) of ``simulator``'s BOLD, sampled at ``tr`` (s) and filtered
+    like the data (see the module docstring), and each region's autocorrelation at lags
+    ``1..n_lags`` volumes (B, n_lags, N; None for ``n_lags=0``):
+
+    .. math:: \rho_i(k) = \frac{\int S_{ii}(f) \cos(2\pi f k\,\mathrm{TR})\,df}
+              {\int S_{ii}(f)\,df},
+
+    the cosine integrated exactly over each cell of the midpoint rule (the spectrum taken as
+    constant within it), so long lags stay accurate on the sparse part of the grid.
 
     Args:
         simulator: a :class:`~brainfit.simulator.BoldSimulator` (network + BOLD head).
         tr: sampling interval, s (the integral runs to its Nyquist frequency).
         bold_filter: the :class:`~brainfit.losses.SimulatedBoldFilter` applied to simulated BOLD
             (its band-pass gain enters; detrending and z-scoring do not change correlations).
+        n_lags: how many lags of the autocorrelation to return.
 
     Raises:
         ValueError: delays, coloured noise, no noise, or a model not at rest at 0.
@@ -194,8 +212,9 @@ def linearized_fc(simulator: Any, tr: float, bold_filter: Any | None = None) -> 
     check_stable(jac)
     sigma = net.noise.sigma_bsn().to(ref.dtype).expand(B, S, N).reshape(B, S * N)
     C = _drive_map(model, B, S, N, ref)  # (B, N, SN)
-    freqs, weight = frequency_grid(tr, ref.dtype, ref.device)
+    freqs, width = frequency_grid(tr, ref.dtype, ref.device)
     n_freqs = freqs.shape[0]
+    weight = width
     if isinstance(head, IdentityBold):  # the mean over each TR
         weight = weight * torch.sinc(freqs * float(tr)) ** 2
     if bold_filter is not None and bold_filter.bandpass:
@@ -210,5 +229,15 @@ def linearized_fc(simulator: Any, tr: float, bold_filter: Any | None = None) -> 
     P = Y.transpose(-1, -2) * sigma.to(cdtype)[None, :, None, :]  # (F, B, N, SN)
     P = P * bold_gain(head, freqs, B, N)[..., None]
     cov = torch.einsum("f,fbis,fbjs->bij", weight.to(cdtype), P, P.conj()).real
-    sd = cov.diagonal(dim1=-2, dim2=-1).clamp_min(1e-30).sqrt()
-    return cov / (sd[..., :, None] * sd[..., None, :])
+    var = cov.diagonal(dim1=-2, dim2=-1).clamp_min(1e-30)
+    sd = var.sqrt()
+    fc = cov / (sd[..., :, None] * sd[..., None, :])
+    if n_lags <= 0:
+        return fc, None
+    lag_s = float(tr) * torch.arange(1, n_lags + 1, dtype=ref.dtype, device=ref.device)
+    # the cosine's mean over each cell: cos(2 pi f tau) sinc(width tau)
+    kernel = (torch.cos(2 * math.pi * freqs[:, None] * lag_s)
+              * torch.sinc(width[:, None] * lag_s))  # (F, L)
+    power = P.real.pow(2).add(P.imag.pow(2)).sum(-1)  # (F, B, N): S_ii(f)
+    acf = torch.einsum("f,fl,fbn->bln", weight, kernel, power)
+    return fc, acf / var[:, None, :]

@@ -10,6 +10,11 @@ name                 term
 ``fc_mse``           mean squared difference of the upper triangles
 ``fcd``              1-D Wasserstein distance between the FCD value distributions (a
                      differentiable surrogate of the Kolmogorov-Smirnov distance used to report)
+``acf``              mean squared difference of each region's autocorrelation at lags of
+                     ``1 .. acf_seconds / TR`` volumes (:func:`brainfit.metrics.autocorrelation`):
+                     the spectral shape, hence the time scales that set the FCD, as one smooth
+                     term that the linearised fit computes exactly
+                     (:func:`brainfit.linear.linearized_stats`)
 ``psd``              1-D Wasserstein distance (Hz) between the BOLD power spectra of each region,
                      each normalised to unit area (spectral shape, not power), averaged over
                      regions: ``sum_f |CDF_sim(f) - CDF_emp(f)| df``; unlike an L1 distance it
@@ -56,12 +61,14 @@ class Targets:
             samples of different lengths, e.g. a group's pooled FCD values).
         fcd_hist: per element ``(edges, counts)`` when only a histogram is known, or None.
         psd: (B, F, N) power spectra normalised per region, or None.
+        acf: (B, L, N) autocorrelations at lags 1..L volumes, or None.
     """
 
     fc: Tensor
     fcd: Tensor | list[Tensor] | None = None
     fcd_hist: list[tuple[Tensor, Tensor]] | None = None
     psd: Tensor | None = None
+    acf: Tensor | None = None
 
 
 class SimulatedBoldFilter(nn.Module):
@@ -139,6 +146,7 @@ class Objective:
             least one data term (not ``prior``) > 0.
         fcd_window, fcd_step: FCD sliding window and step, s.
         psd_nperseg: Welch segment length (samples) of the ``psd`` term.
+        acf_seconds: the longest lag (s) of the ``acf`` term.
         priors: ``{parameter path: {mean, std}}`` with paths as in the parameter table
             (``"G"``, ``"a"``, ``"noise.sigma_x"``, ``"bold.kappa"``); used by ``prior``.
 
@@ -151,6 +159,7 @@ class Objective:
     fcd_window: float = 60.0
     fcd_step: float = 2.0
     psd_nperseg: int = 64
+    acf_seconds: float = 20.0
     priors: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -175,6 +184,8 @@ class Objective:
         self.weights = {k: v for k, v in w.items() if v > 0}
         if not (self.fcd_window > 0 and self.fcd_step > 0):
             raise ValueError("fcd_window and fcd_step must be > 0 seconds")
+        if not self.acf_seconds > 0:
+            raise ValueError(f"acf_seconds must be > 0 seconds, got {self.acf_seconds}")
 
     @property
     def needs_fcd(self) -> bool:
@@ -183,6 +194,10 @@ class Objective:
     @property
     def needs_psd(self) -> bool:
         return "psd" in self.weights
+
+    def acf_lags(self, tr: float) -> int:
+        """How many lags (volumes of ``tr`` s) the ``acf`` term compares; 0 without the term."""
+        return max(1, round(self.acf_seconds / tr)) if "acf" in self.weights else 0
 
     def __call__(self, bold: Tensor, tr: float, targets: Targets,
                  prior_values: Mapping[str, tuple[Any, Tensor]] | None = None
@@ -201,10 +216,10 @@ class Objective:
         return self._total(Simulation(bold, tr, metrics.fc(bold), prior_values or {}), targets)
 
     def from_fc(self, fc: Tensor, tr: float, targets: Targets,
-                prior_values: Mapping[str, tuple[Any, Tensor]] | None = None
-                ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss per batch element of a model FC (B, N, N) known without a time series (e.g.
-        :func:`brainfit.linear.linearized_fc`).
+                prior_values: Mapping[str, tuple[Any, Tensor]] | None = None,
+                acf: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss per batch element of a model FC (B, N, N), and its autocorrelations (B, L, N),
+        known without a time series (e.g. :func:`brainfit.linear.linearized_stats`).
 
         Raises:
             ValueError: a term that needs the time series (``fcd``, ``psd``).
@@ -212,8 +227,9 @@ class Objective:
         needs_series = sorted(k for k in self.weights if k in ("fcd", "psd"))
         if needs_series:
             raise ValueError(f"the loss terms {needs_series} need simulated time series; a fit "
-                             f"on the model's FC alone takes FC terms only (loss=fc)")
-        return self._total(Simulation(None, tr, fc, prior_values or {}), targets)
+                             f"on the model's FC alone takes FC and autocorrelation terms only "
+                             f"(loss=fc or loss=fc_acf)")
+        return self._total(Simulation(None, tr, fc, prior_values or {}, acf), targets)
 
     def _total(self, sim: Simulation, targets: Targets) -> tuple[Tensor, dict[str, Tensor]]:
         parts = {name: term(self, sim, targets) for name, term in LOSS_TERMS.items()
@@ -246,12 +262,14 @@ class Simulation:
         tr: its sampling interval, s.
         fc: its FC (B, N, N).
         prior_values: ``{path: (spec, raw tensor)}`` of the parameters, for ``prior``.
+        acf: its autocorrelations (B, L, N) when known without ``bold``, else None.
     """
 
     bold: Tensor | None
     tr: float
     fc: Tensor
     prior_values: Mapping[str, tuple[Any, Tensor]]
+    acf: Tensor | None = None
 
 
 @LOSS_TERMS.register("fc_corr")
@@ -278,6 +296,19 @@ def fcd(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
         return torch.stack([metrics.wasserstein_to_hist(values[b], e, c)
                             for b, (e, c) in enumerate(targets.fcd_hist)])
     raise ValueError("the loss has an FCD term but the data give no FCD target")
+
+
+@LOSS_TERMS.register("acf")
+def acf(obj: Objective, sim: Simulation, targets: Targets) -> Tensor:
+    if targets.acf is None:
+        raise ValueError("the loss has an autocorrelation (acf) term but no target was computed: "
+                         "it needs the empirical BOLD time series, not a precomputed FC")
+    lags = targets.acf.shape[1]
+    model = sim.acf if sim.acf is not None else metrics.autocorrelation(sim.bold, lags)
+    if model.shape != targets.acf.shape:
+        raise ValueError(f"simulated autocorrelations {tuple(model.shape)} and their target "
+                         f"{tuple(targets.acf.shape)} differ")
+    return (model - targets.acf).pow(2).mean((1, 2))
 
 
 @LOSS_TERMS.register("psd")

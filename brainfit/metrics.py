@@ -7,7 +7,7 @@ accepted too and then the batch dimension is dropped from the result (a ``(B, N,
 ``(B, M)`` or ``(M,)`` in the same way.
 
 Differentiable (usable in a loss): :func:`fc`, :func:`upper_triangle`, :func:`fc_similarity`,
-:func:`fc_mse`, :func:`fcd`, :func:`fcd_values`, :func:`wasserstein_1d`,
+:func:`fc_mse`, :func:`autocorrelation`, :func:`fcd`, :func:`fcd_values`, :func:`wasserstein_1d`,
 :func:`wasserstein_to_hist`, :func:`psd_welch`, :func:`kuramoto_order`, :func:`metastability`,
 :func:`synchrony`. Exact but piecewise constant, hence with no useful gradient (computed without
 autograd): :func:`ks_distance`, :func:`ks_distance_hist`. :func:`phases` and
@@ -32,6 +32,7 @@ from torch import Tensor
 
 __all__ = [
     "analytic_signal",
+    "autocorrelation",
     "fc",
     "fc_mse",
     "fc_similarity",
@@ -299,6 +300,36 @@ def fc_mse(a: Tensor, b: Tensor) -> Tensor:
     if ta.shape[-1] < 1:
         raise ValueError(f"fc_mse needs N >= 2 regions, got N = {a.shape[-1]}")
     return _unbatch(((ta - tb) ** 2).mean(-1), unbatched)
+
+
+def autocorrelation(x: Tensor, n_lags: int) -> Tensor:
+    r"""Each region's autocorrelation at lags ``1..n_lags`` samples.
+
+    .. math:: \rho_i(k) = \frac{1}{T - k} \sum_{t=1}^{T-k} z_{ti}\, z_{t+k,i},
+
+    with :math:`z` the series centred and scaled to unit variance over all T samples (the mean over
+    the overlapping products: no :math:`(T - k) / T` shrinkage of long lags). A flat region gets 0.
+    Differentiable.
+
+    Args:
+        x: time series (B, T, N) or (T, N).
+        n_lags: the longest lag, 1 <= n_lags < T.
+
+    Returns:
+        (B, n_lags, N), or (n_lags, N) for an unbatched input.
+
+    Raises:
+        TypeError: ``x`` is not a floating-point tensor.
+        ValueError: ``x`` is not 2-D or 3-D, or ``n_lags`` is not in ``[1, T)``.
+    """
+    x3, unbatched = _series(x, "x", min_t=2)
+    T = x3.shape[1]
+    if not 1 <= int(n_lags) < T:
+        raise ValueError(f"autocorrelation needs 1 <= n_lags < T = {T} samples, got {n_lags}")
+    z = _standardize(x3, dim=1)  # unit norm: sum_t z^2 = 1
+    r = torch.stack([(z[:, k:] * z[:, :T - k]).sum(1) * (T / (T - k))
+                     for k in range(1, int(n_lags) + 1)], 1)
+    return _unbatch(r, unbatched)
 
 
 # ----------------------------------------------------------------------------- FCD

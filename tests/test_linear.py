@@ -12,7 +12,7 @@ from problems import create64
 from brainfit import metrics
 from brainfit.bold import BalloonWindkessel, IdentityBold
 from brainfit.coupling import create as create_coupling
-from brainfit.linear import bold_gain, linearized_fc, network_jacobian
+from brainfit.linear import bold_gain, linearized_fc, linearized_stats, network_jacobian
 from brainfit.losses import SimulatedBoldFilter
 from brainfit.network import BrainNetwork
 from brainfit.noise import create as create_noise
@@ -21,12 +21,13 @@ from brainfit.simulator import BoldSimulator
 N = 4
 
 
-def _network(G=3e-4, sigma=1e-3, seed=0, delays=False):
+def _network(G=3e-4, sigma=1e-3, seed=0, delays=False, omega_scope="global"):
     g = torch.Generator().manual_seed(seed)
     W = torch.rand(N, N, generator=g, dtype=torch.float64)
     W.fill_diagonal_(0)
     model = create64("hopf", n_regions=N, params={
-        "a": {"value": -2e-5, "scope": "regional"}, "omega": 3.1416e-4, "gamma": 1e-3})
+        "a": {"value": -2e-5, "scope": "regional"}, "gamma": 1e-3,
+        "omega": {"value": 3.1416e-4, "scope": omega_scope}})
     # regions of different a, all below the bifurcation
     model.params.set_value("a", -2e-5 * (1 + torch.rand(N, generator=g, dtype=torch.float64)))
     noise = create_noise("white", model.state_names, sigma=sigma).double()
@@ -132,6 +133,57 @@ def test_the_linearised_fc_is_what_long_simulations_converge_to(head):
     iu = torch.triu_indices(N, N, 1)
     err = (fc_sim[0][iu[0], iu[1]] - fc_lin[0][iu[0], iu[1]]).abs().max()
     assert float(err) < 0.05
+
+
+def test_the_autocorrelation_of_uncoupled_nodes_is_a_damped_cosine():
+    """A Hopf node below its bifurcation, alone, is x(t) with autocorrelation
+    exp(a tau) cos(omega tau); sampled finely (TR 0.1 s: the TR mean and the frequencies above
+    Nyquist are negligible) the spectral integral gives it over 30 s of lags."""
+    net = _network()
+    with torch.no_grad():
+        net.weights.zero_()
+    tr = 0.1
+    fc, acf = linearized_stats(BoldSimulator(net, IdentityBold(dt=tr, n_regions=N)), tr,
+                               n_lags=300)
+    a, w = net.model.params["a"].detach(), float(net.model.params["omega"])
+    tau = 1000 * tr * torch.arange(1, 301, dtype=torch.float64)  # ms
+    exact = torch.exp(a * tau[:, None]) * torch.cos(w * tau[:, None])
+    assert acf.shape == (1, 300, N)
+    assert (acf[0] - exact).abs().max().item() < 0.01
+    torch.testing.assert_close(fc[0], torch.eye(N, dtype=torch.float64))
+    assert linearized_stats(BoldSimulator(net, IdentityBold(dt=tr, n_regions=N)), tr)[1] is None
+
+
+def test_the_linearised_autocorrelation_has_the_gradient_of_finite_differences():
+    """gradcheck (float64) of the band-passed autocorrelations with respect to each region's
+    omega and a."""
+    net = _network(omega_scope="regional")
+    sim = BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N))
+    params = net.model.params
+
+    def acf(omega, a):
+        with params.replaced("omega", omega), params.replaced("a", a):
+            return linearized_stats(sim, 2.0, SimulatedBoldFilter(2.0), n_lags=4)[1]
+
+    omega = torch.linspace(2e-4, 4e-4, N, dtype=torch.float64).requires_grad_(True)
+    a = params["a"].detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(acf, (omega, a), eps=1e-9, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_linearised_autocorrelation_is_what_long_simulations_converge_to():
+    """Weak noise (the linear regime), 20 000 s of band-passed BOLD: each region's
+    autocorrelation over 10 s of lags agrees with the linearised one to sampling error."""
+    net = _network(G=5e-4, sigma=1e-4)
+    with torch.no_grad():
+        net.model.params.set_value("a", torch.full((N,), -8e-5, dtype=torch.float64))
+    sim = BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N))
+    filt = SimulatedBoldFilter(2.0)
+    with torch.no_grad():
+        y = filt(sim(10_000, 2.0, 80.0, burn_in=400.0, chunk=4000.0,
+                     generator=torch.Generator().manual_seed(0)))
+        _, acf = linearized_stats(sim, 2.0, filt, n_lags=5)
+    assert (metrics.autocorrelation(y, 5) - acf).abs().max().item() < 0.03
 
 
 def _compose(overrides):

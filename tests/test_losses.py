@@ -33,7 +33,8 @@ def _triu(m):
 
 
 def test_every_term_is_registered_in_a_fixed_order():
-    assert list(LOSS_TERMS) == ["fc_corr", "fc_corr_fisher", "fc_mse", "fcd", "psd", "prior"]
+    assert list(LOSS_TERMS) == ["fc_corr", "fc_corr_fisher", "fc_mse", "fcd", "acf", "psd",
+                                "prior"]
 
 
 def test_each_term_equals_its_formula():
@@ -66,6 +67,26 @@ def test_psd_term_is_the_spectral_wasserstein_distance():
     wave = lambda k: torch.sin(2 * torch.pi * k * df * t)[None, :, None].expand(1, -1, 3)  # noqa
     _, parts = obj(wave(4), TR, _targets(wave(7)))
     assert parts["psd"].item() == pytest.approx(3 * df, rel=1e-9)
+
+
+def test_acf_term_is_the_mean_squared_gap_of_the_autocorrelations():
+    """Over lags 1 .. acf_seconds / TR volumes (here 10 s at TR 2 s: 5 lags), from the BOLD or
+    from autocorrelations given with a model FC (the linearised fit); zero for the same series."""
+    sim, emp = _bold(10), _bold(11)
+    obj = Objective(weights={"fc_corr": 1.0, "acf": 1.0}, acf_seconds=10.0)
+    assert obj.acf_lags(TR) == 5 and Objective().acf_lags(TR) == 0
+    targets = Targets(fc=metrics.fc(emp), acf=metrics.autocorrelation(emp, 5))
+    _, parts = obj(sim, TR, targets)
+    gap = metrics.autocorrelation(sim, 5) - metrics.autocorrelation(emp, 5)
+    torch.testing.assert_close(parts["acf"], gap.pow(2).mean((1, 2)))
+    _, same = obj(emp, TR, targets)
+    torch.testing.assert_close(same["acf"], torch.zeros(2, dtype=torch.float64))
+    _, given = obj.from_fc(metrics.fc(sim), TR, targets, acf=metrics.autocorrelation(sim, 5))
+    torch.testing.assert_close(given["acf"], parts["acf"])
+    with pytest.raises(ValueError, match="no target was computed"):
+        obj(sim, TR, Targets(fc=metrics.fc(emp)))
+    with pytest.raises(ValueError, match="acf_seconds"):
+        Objective(acf_seconds=0.0)
 
 
 def test_weights_scale_terms_and_zero_weights_drop_them():

@@ -174,6 +174,47 @@ def test_gradcheck_fc_similarity_of_fc():
     assert torch.autograd.gradcheck(lambda y: M.fc_mse(M.fc(y), target), (x,))
 
 
+def test_autocorrelation_matches_the_overlapping_product_loop():
+    """rho(k) = mean over t < T - k of z_t z_(t+k), z standardised over the whole series; an
+    unbatched series drops the batch dimension; a flat region gets 0."""
+    x = _rand(2, 50, 3)
+    x[1, :, 2] = 4.0
+    out = M.autocorrelation(x, 6)
+    assert out.shape == (2, 6, 3)
+    for b in range(2):
+        for n in range(2 if b else 3):
+            z = x[b, :, n].numpy()
+            z = (z - z.mean()) / z.std()
+            ref = [np.mean(z[k:] * z[:-k]) for k in range(1, 7)]
+            np.testing.assert_allclose(out[b, :, n].numpy(), ref, rtol=1e-12, atol=1e-12)
+    assert out[1, :, 2].abs().max().item() == 0.0
+    torch.testing.assert_close(M.autocorrelation(x[0], 6), out[0])
+
+
+def test_autocorrelation_of_an_ar1_process_is_phi_to_the_lag():
+    g = torch.Generator().manual_seed(0)
+    phi, T = 0.8, 40_000
+    e = torch.randn(T, 4, generator=g, dtype=torch.float64)
+    x = torch.zeros(T, 4, dtype=torch.float64)
+    for t in range(1, T):
+        x[t] = phi * x[t - 1] + e[t]
+    out = M.autocorrelation(x, 5)
+    expected = phi ** torch.arange(1, 6, dtype=torch.float64)
+    assert (out - expected[:, None]).abs().max().item() < 0.02
+
+
+def test_gradcheck_autocorrelation():
+    x = _rand(2, 12, 3).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda y: M.autocorrelation(y, 4), (x,))
+
+
+def test_autocorrelation_bad_lags_raise():
+    with pytest.raises(ValueError, match="n_lags"):
+        M.autocorrelation(_rand(10, 3), 10)
+    with pytest.raises(ValueError, match="n_lags"):
+        M.autocorrelation(_rand(10, 3), 0)
+
+
 # ----------------------------------------------------------------------------- FCD
 
 

@@ -306,7 +306,7 @@ def fc_baselines(train: Cohort | None, test: Cohort) -> dict[str, dict[str, floa
 
 def observed_targets(batch: CohortBatch, tr: float, objective: Objective,
                      restarts: int = 1, fcd_segment: int | None = None) -> Targets:
-    """FC, FCD values and spectra of a batch's BOLD (or its precomputed FC and FCD histogram),
+    """FC, FCD values, spectra and autocorrelations of a batch's BOLD (or its precomputed FC and FCD histogram),
     each repeated ``restarts`` times in the batch dimension. The FCD values are pooled over pieces
     of ``fcd_segment`` volumes when the BOLD is longer (:func:`brainfit.metrics.fcd_values`): the
     FCD distribution of recordings as long as the simulations compared with it."""
@@ -319,7 +319,9 @@ def observed_targets(batch: CohortBatch, tr: float, objective: Objective,
                                          objective.fcd_step, fcd_segment))
         if objective.needs_psd:
             psd = rep(normalized_psd(batch.bold, tr, objective.psd_nperseg))
-        return Targets(fc=rep(metrics.fc(batch.bold)), fcd=fcd, psd=psd)
+        lags = objective.acf_lags(tr)
+        acf = rep(metrics.autocorrelation(batch.bold, lags)) if lags else None
+        return Targets(fc=rep(metrics.fc(batch.bold)), fcd=fcd, psd=psd, acf=acf)
     fcd_hist = None
     if batch.fcd is not None:
         fcd_hist = [h for h in batch.fcd for _ in range(restarts)]

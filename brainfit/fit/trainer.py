@@ -38,7 +38,7 @@ from brainfit.fit.recovery import Recovery, StepDiverged
 from brainfit.fit.shares import BatchShares, rows_of
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
 from brainfit.fit.targets import BASELINES, FitData
-from brainfit.linear import linearized_fc
+from brainfit.linear import linearized_stats
 from brainfit.losses import Objective, SimulatedBoldFilter
 from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged, progress
 from brainfit.simulator import BoldSimulator
@@ -120,9 +120,9 @@ class Trainer(BatchShares, Recovery):
                 self._runners.setdefault(w.stop - w.start, build(w))
         self.targets = rows_of(data.targets, self.rows)
         if config.linearized and (objective.needs_fcd or objective.needs_psd):
-            raise ValueError("trainer.linearized fits the model's FC alone; the loss's FCD/PSD "
-                             "terms need simulated time series: use loss=fc (the evaluation "
-                             "still scores the simulated FCD)")
+            raise ValueError("trainer.linearized fits the model's FC and autocorrelations; the "
+                             "loss's FCD/PSD terms need simulated time series: use loss=fc or "
+                             "loss=fc_acf (the evaluation still scores the simulated FCD)")
         self._set_engine()
         self._spread_restarts()
         params = [p for p in self.simulator.parameters() if p.requires_grad]
@@ -332,9 +332,10 @@ class Trainer(BatchShares, Recovery):
         parts_sum: dict[str, Tensor] = {}
         try:
             if cfg.linearized:  # the exact FC of the linearised model: no noise realisations
-                fc = linearized_fc(sim, self.tr, self.filter)
+                fc, acf = linearized_stats(sim, self.tr, self.filter,
+                                           self.objective.acf_lags(self.tr))
                 total, parts_sum = self.objective.from_fc(fc, self.tr, targets,
-                                                          self.prior_values(sim))
+                                                          self.prior_values(sim), acf)
                 parts_sum = {k: v.detach() for k, v in parts_sum.items()}
             for _ in range(0 if cfg.linearized else cfg.noise_realisations):
                 y = self.simulate(self.data.n_volumes, self.dt, self.generator, sim)
