@@ -20,7 +20,8 @@ and the recorded BOLD is a linear filter of the drive :math:`u = C x` (the model
 :meth:`~brainfit.models.base.NeuralMass.bold_input`, linear in :math:`x`): the
 Balloon-Windkessel head linearised about rest (:math:`H_b(f)`, from its own Jacobian), or, for
 ``bold=none``, the mean over each TR (:math:`\mathrm{sinc}^2(f\,\mathrm{TR})`); then the data's
-band-pass (:math:`|H(f)|^2` of :class:`~brainfit.losses.SimulatedBoldFilter`). The BOLD covariance
+band-pass, run forwards and backwards, whose power gain is :math:`|H(f)|^4` (the square of
+:meth:`~brainfit.losses.SimulatedBoldFilter.gain`). The BOLD covariance
 is the integral of the filtered cross-spectrum over :math:`0 < f < 1/(2\,\mathrm{TR})` (midpoint
 rule, :func:`frequency_grid`), and the FC its correlation. The same integral weighted by
 :math:`\cos(2\pi f \tau)` gives each region's autocorrelation at lag :math:`\tau`
@@ -218,7 +219,7 @@ def linearized_stats(simulator: Any, tr: float, bold_filter: Any | None = None,
     if isinstance(head, IdentityBold):  # the mean over each TR
         weight = weight * torch.sinc(freqs * float(tr)) ** 2
     if bold_filter is not None and bold_filter.bandpass:
-        weight = weight * bold_filter.gain(freqs)
+        weight = weight * bold_filter.gain(freqs) ** 2  # filtfilt: |H|^2 on amplitude, ^4 on power
     cdtype = torch.complex128 if ref.dtype == torch.float64 else torch.complex64
     omega = (2 * math.pi / 1000.0) * freqs  # rad/ms: J is in 1/ms
     eye = torch.eye(S * N, dtype=cdtype, device=ref.device)

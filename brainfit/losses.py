@@ -102,7 +102,8 @@ class SimulatedBoldFilter(nn.Module):
                                          device=like.device))
 
     def gain(self, freqs_hz: Tensor) -> Tensor:
-        """The band-pass's zero-phase power gain ``|H(f)|^2`` at ``freqs_hz``."""
+        """The zero-phase band-pass's gain on amplitude, ``|H(f)|^2`` (the design run forwards
+        and backwards), at ``freqs_hz``; on power it is its square, ``|H(f)|^4``."""
         from scipy import signal
 
         fs = 1.0 / self.tr

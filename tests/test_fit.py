@@ -94,7 +94,8 @@ def test_the_default_job_fits_hopf_effective_connectivity_on_the_linearised_fc()
     cfg = _compose()
     assert cfg.model.name == "hopf" and cfg.trainer.linearized
     assert cfg.bold._target_ == "brainfit.bold.IdentityBold"
-    assert dict(cfg.loss.weights) == {"fc_corr": 1.0}
+    assert dict(cfg.loss.weights) == {"fc_corr": 1.0, "fc_mse": 5.0, "acf": 1.0}
+    assert cfg.model.params.omega.trainable and cfg.model.params.omega.scope == "regional"
     assert cfg.model.params.W.scope == "subject_edge" and cfg.model.params.a.high < 0
     assert OmegaConf.to_container(_compose(["experiment=hopf_gec"])) == \
         OmegaConf.to_container(cfg)
@@ -118,6 +119,13 @@ def test_unknown_keys_and_options_fail_at_compose_time():
         _compose(["model=nope"])
     with pytest.raises((ConfigCompositionException, ConfigAttributeError, ConfigKeyError)):
         _compose(["model.params.G.scpe=subject"])
+
+
+def test_an_autocorrelation_longer_than_the_fitted_part_is_refused_before_fitting(tmp_path):
+    """gw's fitted part is 284 volumes (568 s); lags over 600 s cannot be estimated from it."""
+    with pytest.raises(ValueError, match=r"too few for the autocorrelation over 600 s.*acf_sec"):
+        run(_compose(["loss.acf_seconds=600", "trainer.progress=false"]), out_dir=tmp_path / "x")
+    assert not (tmp_path / "x" / "checkpoints").exists()
 
 
 def test_nonsense_loss_weights_are_rejected():
@@ -343,12 +351,16 @@ def test_a_cohort_of_precomputed_targets_fits_and_is_scored_against_them(tmp_pat
     counts, edges = np.histogram(fcd, bins=40, range=(-1, 1))
     np.savez(tmp_path / "fcd.npz", edges=edges, counts=counts)
     out = tmp_path / "out"
+    targets = ["data=targets", f"data.weights={tmp_path / 'sc.npy'}",
+               f"data.fc={tmp_path / 'fc.csv'}", f"data.fcd={tmp_path / 'fcd.npz'}",
+               "data.tr=2.0", "trainer.epochs=1", "trainer.sim_seconds=160",
+               "trainer.burn_in=4", "trainer.chunk=40", "trainer.eval_seeds=1",
+               "trainer.progress=false"]
+    with pytest.raises(ValueError, match="acf.*FC only: use loss=fc"):  # the default loss
+        run(_compose(targets), out_dir=tmp_path / "refused")
+    assert not (tmp_path / "refused" / "checkpoints").exists()
     with caplog.at_level("INFO", logger="brainfit.fit"):
-        run(_compose(["data=targets", f"data.weights={tmp_path / 'sc.npy'}",
-                      f"data.fc={tmp_path / 'fc.csv'}", f"data.fcd={tmp_path / 'fcd.npz'}",
-                      "data.tr=2.0", "trainer.epochs=1", "trainer.sim_seconds=160",
-                      "trainer.burn_in=4", "trainer.chunk=40", "trainer.eval_seeds=1",
-                      "trainer.progress=false"]), out_dir=out)
+        run(_compose([*targets, "loss=fc"]), out_dir=out)
     s = json.loads((out / "metrics.json").read_text())["held_out"]["group"]
     sim_fc = np.load(out / "simulated_fc.npz")["fc"][0]
     iu = np.triu_indices(80, 1)

@@ -176,7 +176,7 @@ def test_the_linearised_autocorrelation_is_what_long_simulations_converge_to():
     autocorrelation over 10 s of lags agrees with the linearised one to sampling error."""
     net = _network(G=5e-4, sigma=1e-4)
     with torch.no_grad():
-        net.model.params.set_value("a", torch.full((N,), -8e-5, dtype=torch.float64))
+        net.model.params.set_value("a", torch.full((N,), -2e-4, dtype=torch.float64))
     sim = BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N))
     filt = SimulatedBoldFilter(2.0)
     with torch.no_grad():

@@ -183,10 +183,11 @@ class TrainerConfig:
             every learning rate is multiplied by this factor before trying again.
         max_divergences: the fit stops (with the last good state saved) after this many such
             recoveries.
-        linearized: fit the FC of the model linearised about its resting state
-            (:func:`brainfit.linear.linearized_fc`: exact and noise-free, no simulation per step)
-            instead of the FC of simulated BOLD; FC loss terms only (``loss=fc``), white noise,
-            no delays, a model at rest at 0 (hopf). Evaluation still simulates the model.
+        linearized: fit the FC and autocorrelations of the model linearised about its resting
+            state (:func:`brainfit.linear.linearized_stats`: exact and noise-free, no simulation
+            per step) instead of those of simulated BOLD; FC and ``acf`` loss terms only
+            (``loss=fc`` or ``loss=fc_acf``), white noise, no delays, a model at rest at 0 (hopf).
+            Evaluation still simulates the model.
         batch_subjects: simulate this many subjects (with their restarts) at a time and add up
             their gradients before each optimiser step (None: the whole cohort, or a process's
             share, at once). The fit is the same (to rounding); memory follows the batch, not the

@@ -111,7 +111,7 @@ class FitData:
             n_eval = int(round(config.eval_seconds / tr))
         # the fitted part's FCD as that of recordings as long as a training simulation
         targets = observed_targets(train_batch, tr, objective, R, fcd_segment=n_volumes)
-        test_targets = observed_targets(test_batch, tr, objective, R)
+        test_targets = observed_targets(test_batch, tr, objective, R, with_acf=False)
         check_lengths(Lengths(
             tr=tr, n_volumes=n_volumes, n_eval=n_eval,
             fitted=T, held_out=test_batch.bold.shape[1] if has_bold else None,
@@ -166,7 +166,9 @@ def check_lengths(lengths: Lengths, objective: Objective) -> None:
       ``loss.fcd_step``) in the training simulation, the fitted part (its target), the held-out
       part and the evaluation simulation (the held-out FCD KS);
     - without an FCD term, an evaluation shorter than two windows while the held-out part has
-      them skips the FCD KS distance (a warning).
+      them skips the FCD KS distance (a warning);
+    - an ``acf`` term needs a fitted part (time series, not precomputed targets) longer than its
+      lags.
 
     Raises:
         ValueError: naming the length, the minimum and the settings that fix it.
@@ -197,6 +199,14 @@ def check_lengths(lengths: Lengths, objective: Objective) -> None:
                         what, _vols(n, tr), FEW_FC_VOLUMES, key, FEW_FC_VOLUMES * tr)
     if objective.needs_fcd:
         _check_fcd_in_loss(L, objective, need)
+    lags = objective.acf_lags(tr)
+    if lags and L.fitted is None:
+        raise ValueError("the loss has an autocorrelation (acf) term, which needs the BOLD time "
+                         "series, but the targets give an FC only: use loss=fc")
+    if lags and L.fitted <= lags:
+        raise ValueError(f"the fitted part of each session is {_vols(L.fitted, tr)}, too few for "
+                         f"the autocorrelation over {lags * tr:g} s of the loss's acf term: use a "
+                         f"smaller loss.acf_seconds or longer sessions")
     if need is not None and L.held_out_fcd and L.n_eval < need and not objective.needs_fcd:
         log.warning("%s gives evaluation simulations of %s, shorter than the %s the held-out FCD "
                     "is scored with: the FCD KS distance is not scored (trainer.eval_seconds >= "
@@ -305,11 +315,16 @@ def fc_baselines(train: Cohort | None, test: Cohort) -> dict[str, dict[str, floa
 
 
 def observed_targets(batch: CohortBatch, tr: float, objective: Objective,
-                     restarts: int = 1, fcd_segment: int | None = None) -> Targets:
-    """FC, FCD values, spectra and autocorrelations of a batch's BOLD (or its precomputed FC and FCD histogram),
-    each repeated ``restarts`` times in the batch dimension. The FCD values are pooled over pieces
-    of ``fcd_segment`` volumes when the BOLD is longer (:func:`brainfit.metrics.fcd_values`): the
-    FCD distribution of recordings as long as the simulations compared with it."""
+                     restarts: int = 1, fcd_segment: int | None = None,
+                     with_acf: bool = True) -> Targets:
+    """FC, FCD values, spectra and autocorrelations of a batch's BOLD (or its precomputed FC and
+    FCD histogram), each repeated ``restarts`` times in the batch dimension. The FCD values are
+    pooled over pieces of ``fcd_segment`` volumes when the BOLD is longer
+    (:func:`brainfit.metrics.fcd_values`): the FCD distribution of recordings as long as the
+    simulations compared with it. The
+    autocorrelations of an ``acf`` term are left out with ``with_acf=False`` (held-out parts,
+    which evaluation does not score them on) or when the series is not longer than their lags
+    (:func:`check_lengths` says so)."""
     rep = lambda t: t.repeat_interleave(restarts, dim=0)  # noqa: E731
     if batch.bold is not None:
         fcd = psd = None
@@ -319,8 +334,9 @@ def observed_targets(batch: CohortBatch, tr: float, objective: Objective,
                                          objective.fcd_step, fcd_segment))
         if objective.needs_psd:
             psd = rep(normalized_psd(batch.bold, tr, objective.psd_nperseg))
-        lags = objective.acf_lags(tr)
-        acf = rep(metrics.autocorrelation(batch.bold, lags)) if lags else None
+        lags = objective.acf_lags(tr) if with_acf else 0
+        long_enough = 0 < lags < batch.bold.shape[1]
+        acf = rep(metrics.autocorrelation(batch.bold, lags)) if long_enough else None
         return Targets(fc=rep(metrics.fc(batch.bold)), fcd=fcd, psd=psd, acf=acf)
     fcd_hist = None
     if batch.fcd is not None:
