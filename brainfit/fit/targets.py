@@ -321,10 +321,9 @@ def observed_targets(batch: CohortBatch, tr: float, objective: Objective,
     FCD histogram), each repeated ``restarts`` times in the batch dimension. The FCD values are
     pooled over pieces of ``fcd_segment`` volumes when the BOLD is longer
     (:func:`brainfit.metrics.fcd_values`): the FCD distribution of recordings as long as the
-    simulations compared with it. The
-    autocorrelations of an ``acf`` term are left out with ``with_acf=False`` (held-out parts,
-    which evaluation does not score them on) or when the series is not longer than their lags
-    (:func:`check_lengths` says so)."""
+    simulations compared with it. The autocorrelations of an ``acf`` term are left out with
+    ``with_acf=False`` (held-out parts, which evaluation does not score them on) or when the
+    series is not longer than their lags (:func:`check_lengths` says so)."""
     rep = lambda t: t.repeat_interleave(restarts, dim=0)  # noqa: E731
     if batch.bold is not None:
         fcd = psd = None

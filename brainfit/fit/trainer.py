@@ -331,7 +331,7 @@ class Trainer(BatchShares, Recovery):
         total = 0.0
         parts_sum: dict[str, Tensor] = {}
         try:
-            if cfg.linearized:  # the exact FC of the linearised model: no noise realisations
+            if cfg.linearized:  # the linearised model's exact FC and ACF: no noise realisations
                 fc, acf = linearized_stats(sim, self.tr, self.filter,
                                            self.objective.acf_lags(self.tr))
                 total, parts_sum = self.objective.from_fc(fc, self.tr, targets,
