@@ -16,7 +16,8 @@
 # # Fitting a cohort
 #
 # `python scripts/train.py` fits the bundled `gw` cohort: each subject's effective connectivity
-# on Hopf nodes, fitted on the exact FC of the network linearised about rest. This notebook runs
+# on Hopf nodes, fitted on the exact FC and autocorrelations of the network linearised about
+# rest. This notebook runs
 # the same job from Python (`brainfit.fit.run` on a config composed with Hydra), small enough for
 # a laptop CPU in a few minutes: 3 subjects, 30 epochs, scored on 2000 s simulations. Then it
 # reads what the run left: the loss curves, fitted vs empirical FC and FCD, the fitted
@@ -49,9 +50,10 @@ register_configs()
 #
 # The same overrides work on the command line: `python scripts/train.py data.subjects=[...]
 # trainer.epochs=30 ...`. The Hopf model (`conf/model/hopf.yaml`) fits a bifurcation parameter
-# `a` per region (kept below the bifurcation, where the linearisation holds), the global coupling
-# `G`, and a gain `W` on every SC connection: one for the cohort plus each subject's deviation,
-# shrunk toward it.
+# `a` (kept below the bifurcation, where the linearisation holds) and a frequency `omega` per
+# region, the global coupling `G`, and a gain `W` on every SC connection: one for the cohort plus
+# each subject's deviation, shrunk toward it. The loss (`conf/loss/fc_acf.yaml`) compares the FC's
+# pattern and values and each region's autocorrelation up to 20 s, which together set the FCD.
 
 # %%
 overrides = [
