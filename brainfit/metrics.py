@@ -43,6 +43,7 @@ __all__ = [
     "ks_distance",
     "ks_distance_hist",
     "metastability",
+    "phase_randomized",
     "phases",
     "psd_welch",
     "synchrony",
@@ -330,6 +331,37 @@ def autocorrelation(x: Tensor, n_lags: int) -> Tensor:
     r = torch.stack([(z[:, k:] * z[:, :T - k]).sum(1) * (T / (T - k))
                      for k in range(1, int(n_lags) + 1)], 1)
     return _unbatch(r, unbatched)
+
+
+def phase_randomized(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    r"""A surrogate of a multivariate series with the same cross-spectra (Prichard & Theiler 1994).
+
+    Every frequency of the Fourier transform along time gets one random phase, the same for all
+    regions, so each region's power spectrum and every pair's cross-spectrum (hence the FC, and
+    each region's circular autocorrelation) are kept exactly while anything beyond them (e.g.
+    non-stationarity) is destroyed: the null model of a stationary linear Gaussian process.
+
+    Args:
+        x: time series (B, T, N) or (T, N).
+        generator: for the phases.
+
+    Returns:
+        a series of the same shape.
+
+    Raises:
+        TypeError: ``x`` is not a floating-point tensor.
+        ValueError: ``x`` is not 2-D or 3-D, or has fewer than 2 samples.
+    """
+    x3, unbatched = _series(x, "x", min_t=2)
+    T = x3.shape[1]
+    spec = torch.fft.rfft(x3, dim=1)
+    u = torch.rand(x3.shape[0], spec.shape[1], 1, generator=generator, dtype=x3.dtype,
+                   device=x3.device)
+    u[:, 0] = 0  # the mean keeps its phase
+    if T % 2 == 0:
+        u[:, -1] = 0  # so does the Nyquist term, which is real
+    out = torch.fft.irfft(spec * torch.polar(torch.ones_like(u), 2 * math.pi * u), n=T, dim=1)
+    return _unbatch(out, unbatched)
 
 
 # ----------------------------------------------------------------------------- FCD

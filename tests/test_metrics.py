@@ -215,6 +215,20 @@ def test_autocorrelation_bad_lags_raise():
         M.autocorrelation(_rand(10, 3), 0)
 
 
+def test_phase_randomized_surrogates_keep_the_cross_spectra():
+    """The FC and every region's power spectrum are those of the original (to rounding), the
+    series itself is not; odd and even lengths, batched or not."""
+    g = torch.Generator().manual_seed(0)
+    for T in (64, 65):
+        x = _rand(2, T, 4) @ torch.randn(4, 4, generator=g, dtype=torch.float64)
+        y = M.phase_randomized(x, torch.Generator().manual_seed(1))
+        assert y.shape == x.shape
+        torch.testing.assert_close(M.fc(y), M.fc(x), rtol=0, atol=1e-10)
+        torch.testing.assert_close(torch.fft.rfft(y, dim=1).abs(), torch.fft.rfft(x, dim=1).abs())
+        assert (y - x).abs().max() > 0.1
+        assert M.phase_randomized(x[0]).shape == (T, 4)
+
+
 # ----------------------------------------------------------------------------- FCD
 
 
