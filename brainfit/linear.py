@@ -30,6 +30,14 @@ FCD). This is what the simulated FC converges to for long simulations in the wea
 noise realisation enters, so its gradient with respect to every parameter (a, omega, G, the
 effective connectivity W, the noise) is exact.
 
+The integral is taken over :math:`J`'s eigenmodes, :math:`J = V \Lambda V^{-1}`: every
+frequency's resolvent is then :math:`V (i\omega - \Lambda)^{-1} V^{-1}`, so one
+eigendecomposition replaces a linear solve per frequency (:func:`_moments_by_modes`; about 7x
+faster on the bundled cohorts, ``scripts/bench.py``). Where two eigenvalues nearly coincide
+(:func:`well_separated`; e.g. identical uncoupled regions) the eigenvectors and their gradient
+are ill-defined, and where the head's transfer differs between regions it does not factor out;
+there the solves are used (:func:`_moments_by_solves`). Both give the same numbers to rounding.
+
 Used by ``trainer.linearized=true`` (Deco et al. 2019's and Gilson et al. 2016's effective
 connectivity fits work on this covariance): the fit runs on the analytic FC and is scored, as
 every fit, by simulating the nonlinear model (:mod:`brainfit.fit.evaluator`).
@@ -55,6 +63,9 @@ from brainfit.runtime import SimulationDiverged
 #: frequencies of the midpoint rule of the spectral integral: ``DENSE`` below ``DENSE_HZ`` (where
 #: the BOLD band and the narrow peaks of nodes near their bifurcation lie), ``SPARSE`` above
 DENSE, SPARSE, DENSE_HZ = 160, 32, 0.15
+#: closest two eigenvalues of the Jacobian may come, relative to the largest, for the modal
+#: integral (:func:`_modes`); closer, the solve per frequency is used
+MODE_GAP = 1e-7
 
 
 def frequency_grid(tr: float, dtype: torch.dtype = torch.float32,
@@ -115,15 +126,15 @@ def check_at_rest(net: Any, jac: Tensor) -> None:
                              f"a < 0); {model.name!r} has |F(0)| = {float(f0.abs().amax()):.3g}")
 
 
-def check_stable(jac: Tensor) -> None:
-    """Refuse a linearisation with an eigenvalue of non-negative real part: past its
+def check_stable(eigenvalues: Tensor) -> None:
+    """Refuse a linearisation with an eigenvalue (B, SN) of non-negative real part: past its
     bifurcation the network has no stationary state about rest, and no stationary FC.
 
     Raises:
         SimulationDiverged: naming the batch elements and their largest real part (the trainer
             goes back to its last good state with a lower learning rate).
     """
-    growth = torch.linalg.eigvals(jac.detach()).real.amax(-1)
+    growth = eigenvalues.detach().real.amax(-1)
     bad = (growth >= 0).nonzero().flatten().tolist()
     if bad:
         raise SimulationDiverged(
@@ -131,6 +142,16 @@ def check_stable(jac: Tensor) -> None:
             f"{float(growth.max()):.3g} /ms >= 0) in batch element(s) {bad[:10]}: it is past its "
             f"bifurcation, where the linearisation has no stationary FC; keep the nodes below it "
             f"(e.g. model.params.a.high < 0 for hopf)", bad)
+
+
+def well_separated(eigenvalues: Tensor) -> bool:
+    """Whether no two eigenvalues (B, SN) come closer than ``MODE_GAP`` times the largest:
+    else (e.g. identical uncoupled regions) the eigenvectors, and the gradient through them, are
+    ill-defined, and the spectral integral is done by solves."""
+    with torch.no_grad():
+        gap = (eigenvalues[:, :, None] - eigenvalues[:, None, :]).abs()
+        gap.diagonal(dim1=-2, dim2=-1).fill_(math.inf)
+        return not bool((gap.amin((-2, -1)) < MODE_GAP * eigenvalues.abs().amax(-1)).any())
 
 
 def _drive_map(model: Any, B: int, S: int, N: int, like: Tensor) -> Tensor:
@@ -210,35 +231,84 @@ def linearized_stats(simulator: Any, tr: float, bold_filter: Any | None = None,
     ref = net.weights
     jac = network_jacobian(net)
     check_at_rest(net, jac)
-    check_stable(jac)
+    modes = torch.linalg.eig(jac.to(torch.float64))  # (eigenvalues, eigenvectors)
+    check_stable(modes[0])
     sigma = net.noise.sigma_bsn().to(ref.dtype).expand(B, S, N).reshape(B, S * N)
     C = _drive_map(model, B, S, N, ref)  # (B, N, SN)
     freqs, width = frequency_grid(tr, ref.dtype, ref.device)
-    n_freqs = freqs.shape[0]
     weight = width
     if isinstance(head, IdentityBold):  # the mean over each TR
         weight = weight * torch.sinc(freqs * float(tr)) ** 2
     if bold_filter is not None and bold_filter.bandpass:
         weight = weight * bold_filter.gain(freqs) ** 2  # filtfilt: |H|^2 on amplitude, ^4 on power
-    cdtype = torch.complex128 if ref.dtype == torch.float64 else torch.complex64
+    head_gain = bold_gain(head, freqs, B, N)  # (F, B, N)
+    kernel = None
+    if n_lags > 0:
+        lag_s = float(tr) * torch.arange(1, n_lags + 1, dtype=ref.dtype, device=ref.device)
+        # the cosine's mean over each cell: cos(2 pi f tau) sinc(width tau)
+        kernel = (torch.cos(2 * math.pi * freqs[:, None] * lag_s)
+                  * torch.sinc(width[:, None] * lag_s))  # (F, L)
     omega = (2 * math.pi / 1000.0) * freqs  # rad/ms: J is in 1/ms
-    eye = torch.eye(S * N, dtype=cdtype, device=ref.device)
-    M = (1j * omega.to(cdtype)).view(-1, 1, 1, 1) * eye - jac.to(cdtype)  # (F, B, SN, SN)
-    # P(f) = H_b(f) C (i w - J)^{-1} L, rows: regions; solve with the transposed system
-    Ct = C.to(cdtype).transpose(-1, -2).expand(n_freqs, B, S * N, N)
-    Y = torch.linalg.solve(M.transpose(-1, -2), Ct)  # (F, B, SN, N) = (C (iw - J)^-1)^T
-    P = Y.transpose(-1, -2) * sigma.to(cdtype)[None, :, None, :]  # (F, B, N, SN)
-    P = P * bold_gain(head, freqs, B, N)[..., None]
-    cov = torch.einsum("f,fbis,fbjs->bij", weight.to(cdtype), P, P.conj()).real
+    if _same_for_every_region(head) and well_separated(modes[0]):
+        power_weight = weight[:, None] * head_gain[..., 0].abs().pow(2)  # (F, B)
+        cov, lagged = _moments_by_modes(modes, C, sigma, omega, power_weight, kernel)
+    else:
+        cov, lagged = _moments_by_solves(jac, C, sigma, omega, weight, head_gain, kernel)
     var = cov.diagonal(dim1=-2, dim2=-1).clamp_min(1e-30)
     sd = var.sqrt()
     fc = cov / (sd[..., :, None] * sd[..., None, :])
-    if n_lags <= 0:
-        return fc, None
-    lag_s = float(tr) * torch.arange(1, n_lags + 1, dtype=ref.dtype, device=ref.device)
-    # the cosine's mean over each cell: cos(2 pi f tau) sinc(width tau)
-    kernel = (torch.cos(2 * math.pi * freqs[:, None] * lag_s)
-              * torch.sinc(width[:, None] * lag_s))  # (F, L)
+    return fc, (None if lagged is None else lagged / var[:, None, :])
+
+
+def _same_for_every_region(head: Any) -> bool:
+    """Whether the head's transfer function is one per subject, not one per region."""
+    return isinstance(head, IdentityBold) or all(
+        spec.scope in ("global", "subject") for spec in head.params.specs.values())
+
+
+def _moments_by_modes(modes: tuple[Tensor, Tensor], C: Tensor, sigma: Tensor, omega: Tensor,
+                      power_weight: Tensor, kernel: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    r"""The BOLD covariance (B, N, N) and lagged variances (B, L, N) from the eigenmodes of
+    :math:`J = V \Lambda V^{-1}`: with :math:`A = C V`, :math:`Q = V^{-1} L L^H V^{-H}` and
+    :math:`g_k(f) = 1 / (i\omega - \lambda_k)`,
+
+    .. math:: \mathrm{cov} = A\,(Q \circ K)\,A^H, \qquad
+              K_{kl} = \sum_f w_f\, g_k(f)\, \overline{g_l(f)},
+
+    the same midpoint rule as :func:`_moments_by_solves` (and the same numbers to rounding),
+    with one eigendecomposition in place of a linear solve per frequency. Computed in
+    complex128, returned in C's dtype."""
+    lam, V = modes
+    dtype = C.dtype
+    A = C.to(V.dtype) @ V  # (B, N, SN)
+    R = torch.linalg.solve(V, torch.diag_embed(sigma.to(V.dtype)))  # V^-1 L
+    Q = R @ R.mH
+    g = 1.0 / (1j * omega.to(torch.float64)[None, :, None] - lam[:, None, :])  # (B, F, SN)
+    wg = g * power_weight.to(torch.float64).T[..., None]
+    cov = (A @ (Q * (wg.mT @ g.conj())) @ A.mH).real.to(dtype)
+    if kernel is None:
+        return cov, None
+    K = torch.einsum("bfk,fl,bfm->blkm", wg, kernel.to(V.dtype), g.conj())  # (B, L, SN, SN)
+    lagged = (A.mT[:, None] * ((Q[:, None] * K) @ A.mH[:, None])).sum(-2).real  # (B, L, N)
+    return cov, lagged.to(dtype)
+
+
+def _moments_by_solves(jac: Tensor, C: Tensor, sigma: Tensor, omega: Tensor, weight: Tensor,
+                       head_gain: Tensor, kernel: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """The BOLD covariance (B, N, N) and lagged variances (B, L, N) by one linear solve per
+    frequency (any head, any spectrum of J)."""
+    F = omega.shape[0]
+    B, N, SN = C.shape
+    cdtype = torch.complex128 if C.dtype == torch.float64 else torch.complex64
+    eye = torch.eye(SN, dtype=cdtype, device=C.device)
+    M = (1j * omega.to(cdtype)).view(-1, 1, 1, 1) * eye - jac.to(cdtype)  # (F, B, SN, SN)
+    # P(f) = H_b(f) C (i w - J)^{-1} L, rows: regions; solve with the transposed system
+    Ct = C.to(cdtype).transpose(-1, -2).expand(F, B, SN, N)
+    Y = torch.linalg.solve(M.transpose(-1, -2), Ct)  # (F, B, SN, N) = (C (iw - J)^-1)^T
+    P = Y.transpose(-1, -2) * sigma.to(cdtype)[None, :, None, :]  # (F, B, N, SN)
+    P = P * head_gain[..., None]
+    cov = torch.einsum("f,fbis,fbjs->bij", weight.to(cdtype), P, P.conj()).real
+    if kernel is None:
+        return cov, None
     power = P.real.pow(2).add(P.imag.pow(2)).sum(-1)  # (F, B, N): S_ii(f)
-    acf = torch.einsum("f,fl,fbn->bln", weight, kernel, power)
-    return fc, acf / var[:, None, :]
+    return cov, torch.einsum("f,fl,fbn->bln", weight, kernel, power)

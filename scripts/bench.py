@@ -40,7 +40,8 @@ Modes (one per run):
   imported lazily in its own subprocess (``--neurolib-python`` may name another interpreter) and
   never with brainfit; if it is missing, the line says so and brainfit's side still runs.
 - ``--epochs``: seconds per training epoch of ``scripts/train.py`` jobs (``--epoch-jobs``:
-  ``default`` = the default fit (the linearised Hopf effective connectivity), ``hopf_sim`` = the
+  ``default`` = the default fit (the linearised Hopf effective connectivity), ``default_hcp`` =
+  the same on ``data=hcp`` (TR 0.72 s: more autocorrelation lags), ``hopf_sim`` = the
   simulated Hopf fit (``trainer=default bold=friston2003 loss=fc_fcd``, the default before it),
   ``jansen_rit``, ``wc_hcp`` = ``model=wilson_cowan data=hcp``,
   ``dmf`` = ``experiment=deco2014_dmf``), run with ``trainer.epochs=1`` (``--epoch-count``) and,
@@ -116,6 +117,7 @@ EPOCH_COMPILE = ("default", "false", "true", "auto")
 SIMULATED = ("trainer=default", "bold=friston2003", "loss=fc_fcd")
 EPOCH_JOBS = {
     "default": (),
+    "default_hcp": ("data=hcp",),
     "hopf_sim": SIMULATED,
     "jansen_rit": ("model=jansen_rit",),
     "wc_hcp": ("model=wilson_cowan", "data=hcp"),

@@ -88,7 +88,17 @@ def test_the_spectral_integral_of_one_ou_node_is_its_closed_form():
     assert numeric == pytest.approx(exact, rel=2e-3)
 
 
-def test_the_linearised_fc_has_the_gradient_of_finite_differences():
+@pytest.fixture(params=["modes", "solves"])
+def integral(request, monkeypatch):
+    """Which spectral integral linearized_stats takes: the eigenmodes (MODE_GAP 0: always) or a
+    solve per frequency (MODE_GAP inf: never modes)."""
+    from brainfit import linear
+
+    monkeypatch.setattr(linear, "MODE_GAP", 0.0 if request.param == "modes" else math.inf)
+    return request.param
+
+
+def test_the_linearised_fc_has_the_gradient_of_finite_differences(integral):
     net = _network()
     sim = BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N))
     target = torch.eye(N, dtype=torch.float64) * 0.5 + 0.5
@@ -154,7 +164,7 @@ def test_the_autocorrelation_of_uncoupled_nodes_is_a_damped_cosine():
     assert linearized_stats(BoldSimulator(net, IdentityBold(dt=tr, n_regions=N)), tr)[1] is None
 
 
-def test_the_linearised_autocorrelation_has_the_gradient_of_finite_differences():
+def test_the_linearised_autocorrelation_has_the_gradient_of_finite_differences(integral):
     """gradcheck (float64) of the band-passed autocorrelations with respect to each region's
     omega and a."""
     net = _network(omega_scope="regional")
@@ -184,6 +194,66 @@ def test_the_linearised_autocorrelation_is_what_long_simulations_converge_to():
                      generator=torch.Generator().manual_seed(0)))
         _, acf = linearized_stats(sim, 2.0, filt, n_lags=5)
     assert (metrics.autocorrelation(y, 5) - acf).abs().max().item() < 0.03
+
+
+@pytest.mark.parametrize("head", ["none", "balloon"])
+def test_the_modal_integral_is_the_solves_to_rounding(head, monkeypatch):
+    """The eigenmode integral and the solve per frequency give the same band-passed FC and
+    autocorrelations (a coupled, asymmetric network of distinct regions)."""
+    from brainfit import linear
+
+    net = _network(G=5e-4, omega_scope="regional")
+    with torch.no_grad():
+        net.model.params.set_value("omega", torch.linspace(2e-4, 4e-4, N, dtype=torch.float64))
+        net.weights.mul_(torch.rand(N, N, generator=torch.Generator().manual_seed(1),
+                                    dtype=torch.float64))
+    bold = (IdentityBold(dt=2.0, n_regions=N) if head == "none"
+            else BalloonWindkessel(dt=0.08, n_regions=N).double())
+    sim = BoldSimulator(net, bold)
+    assert linear.well_separated(torch.linalg.eigvals(network_jacobian(net)))
+    monkeypatch.setattr(linear, "MODE_GAP", 0.0)
+    fc_modes, acf_modes = linearized_stats(sim, 2.0, SimulatedBoldFilter(2.0), n_lags=8)
+    monkeypatch.setattr(linear, "MODE_GAP", math.inf)
+    fc_solves, acf_solves = linearized_stats(sim, 2.0, SimulatedBoldFilter(2.0), n_lags=8)
+    torch.testing.assert_close(fc_modes, fc_solves, rtol=0, atol=1e-10)
+    torch.testing.assert_close(acf_modes, acf_solves, rtol=0, atol=1e-10)
+    assert float((fc_modes[0].detach() - torch.eye(N, dtype=torch.float64)).abs().max()) > 0.05
+
+
+def test_a_head_with_regional_parameters_takes_the_solves():
+    """A Balloon head whose kappa is per region (here all equal) has a transfer per region,
+    which the modal integral cannot take: the solves give the global head's numbers."""
+    from brainfit import linear
+
+    net = _network(G=5e-4)
+    regional = BalloonWindkessel(dt=0.08, n_regions=N,
+                                 params={"kappa": {"value": 0.65, "scope": "regional"}}).double()
+    one = BalloonWindkessel(dt=0.08, n_regions=N, params={"kappa": 0.65}).double()
+    assert not linear._same_for_every_region(regional)
+    assert linear._same_for_every_region(one)
+    fc_r, acf_r = linearized_stats(BoldSimulator(net, regional), 2.0, n_lags=4)
+    fc_1, acf_1 = linearized_stats(BoldSimulator(net, one), 2.0, n_lags=4)
+    torch.testing.assert_close(fc_r, fc_1, rtol=0, atol=1e-10)
+    torch.testing.assert_close(acf_r, acf_1, rtol=0, atol=1e-10)
+
+
+def test_identical_uncoupled_regions_take_the_solves():
+    """Identical regions without coupling have repeated eigenvalues: no well-defined eigenmodes,
+    so the integral is done by solves, which give uncorrelated regions of the analytic
+    autocorrelation exp(a tau) cos(omega tau)."""
+    from brainfit import linear
+
+    net = _network()
+    with torch.no_grad():
+        net.weights.zero_()
+        net.model.params.set_value("a", torch.full((N,), -3e-5, dtype=torch.float64))
+    assert not linear.well_separated(torch.linalg.eigvals(network_jacobian(net)))
+    fc, acf = linearized_stats(BoldSimulator(net, IdentityBold(dt=0.1, n_regions=N)), 0.1,
+                               n_lags=300)
+    tau = 100.0 * torch.arange(1, 301, dtype=torch.float64)  # ms
+    exact = torch.exp(-3e-5 * tau) * torch.cos(float(net.model.params["omega"]) * tau)
+    assert (acf[0] - exact[:, None]).abs().max().item() < 0.01
+    torch.testing.assert_close(fc[0], torch.eye(N, dtype=torch.float64))
 
 
 def _compose(overrides):
