@@ -31,12 +31,13 @@ noise realisation enters, so its gradient with respect to every parameter (a, om
 effective connectivity W, the noise) is exact.
 
 The integral is taken over :math:`J`'s eigenmodes, :math:`J = V \Lambda V^{-1}`: every
-frequency's resolvent is then :math:`V (i\omega - \Lambda)^{-1} V^{-1}`, so one
-eigendecomposition replaces a linear solve per frequency (:func:`_moments_by_modes`; about 7x
-faster on the bundled cohorts, ``scripts/bench.py``). Where two eigenvalues nearly coincide
-(:func:`well_separated`; e.g. identical uncoupled regions) the eigenvectors and their gradient
-are ill-defined, and where the head's transfer differs between regions it does not factor out;
-there the solves are used (:func:`_moments_by_solves`). Both give the same numbers to rounding.
+frequency's resolvent is then :math:`V (i\omega - \Lambda)^{-1} V^{-1}`, and partial fractions
+reduce the integral to one sum over frequencies per mode (:func:`_moments_by_modes`), so one
+eigendecomposition and a few matrix products replace a linear solve per frequency (an epoch of
+the default fit: ``python scripts/bench.py --epochs``, ``docs/benchmarks.md``). Where two
+eigenvalues nearly coincide (:func:`well_separated`; e.g. identical uncoupled regions) the
+eigenvectors and their gradient are ill-defined, and where the head's transfer differs between
+regions it does not factor out; there the solves are used (:func:`_moments_by_solves`). Both give the same numbers to rounding.
 
 Used by ``trainer.linearized=true`` (Deco et al. 2019's and Gilson et al. 2016's effective
 connectivity fits work on this covariance): the fit runs on the analytic FC and is scored, as
@@ -269,28 +270,34 @@ def _same_for_every_region(head: Any) -> bool:
 def _moments_by_modes(modes: tuple[Tensor, Tensor], C: Tensor, sigma: Tensor, omega: Tensor,
                       power_weight: Tensor, kernel: Tensor | None) -> tuple[Tensor, Tensor | None]:
     r"""The BOLD covariance (B, N, N) and lagged variances (B, L, N) from the eigenmodes of
-    :math:`J = V \Lambda V^{-1}`: with :math:`A = C V`, :math:`Q = V^{-1} L L^H V^{-H}` and
-    :math:`g_k(f) = 1 / (i\omega - \lambda_k)`,
+    :math:`J = V \Lambda V^{-1}`. With :math:`A = C V`, :math:`Q = V^{-1} L L^H V^{-H}` and
+    :math:`g_k(f) = 1 / (i\omega - \lambda_k)`, the integral is
+    :math:`A\,(Q \circ K)\,A^H` with :math:`K_{kl} = \sum_f w_f\, g_k(f)\, \overline{g_l(f)}`;
+    by partial fractions, :math:`g_k \bar g_l = (g_k + \bar g_l) / (-\lambda_k - \bar\lambda_l)`,
+    so with :math:`h_k = \sum_f w_f\, g_k(f)` and :math:`P = Q / (-\lambda_k - \bar\lambda_l)`
+    (Hermitian; its denominators have real parts :math:`> 0` for a stable :math:`J`)
 
-    .. math:: \mathrm{cov} = A\,(Q \circ K)\,A^H, \qquad
-              K_{kl} = \sum_f w_f\, g_k(f)\, \overline{g_l(f)},
+    .. math:: \mathrm{cov} = X + X^H, \qquad X = A\,\mathrm{diag}(h)\,P A^H,
 
-    the same midpoint rule as :func:`_moments_by_solves` (and the same numbers to rounding),
-    with one eigendecomposition in place of a linear solve per frequency. Computed in
-    complex128, returned in C's dtype."""
+    and the lagged variances likewise with :math:`w_f` times the lag's cosine kernel:
+    :math:`2\,\mathrm{Re} \sum_k h_k(\tau) A_{ik} (P A^H)_{ki}`. The same midpoint rule as
+    :func:`_moments_by_solves` (the same numbers to rounding) at the cost of one
+    eigendecomposition and a few matrix products. Computed in complex128, returned in C's
+    dtype."""
     lam, V = modes
-    dtype = C.dtype
     A = C.to(V.dtype) @ V  # (B, N, SN)
     R = torch.linalg.solve(V, torch.diag_embed(sigma.to(V.dtype)))  # V^-1 L
-    Q = R @ R.mH
+    P = (R @ R.mH) / -(lam[:, :, None] + lam.conj()[:, None, :])
     g = 1.0 / (1j * omega.to(torch.float64)[None, :, None] - lam[:, None, :])  # (B, F, SN)
-    wg = g * power_weight.to(torch.float64).T[..., None]
-    cov = (A @ (Q * (wg.mT @ g.conj())) @ A.mH).real.to(dtype)
+    w = power_weight.to(torch.float64).T.to(V.dtype)  # (B, F)
+    PA = P @ A.mH  # (B, SN, N)
+    X = (A * (w[:, None] @ g)) @ PA  # (B, N, N)
+    cov = (X + X.mH).real.to(C.dtype)
     if kernel is None:
         return cov, None
-    K = torch.einsum("bfk,fl,bfm->blkm", wg, kernel.to(V.dtype), g.conj())  # (B, L, SN, SN)
-    lagged = (A.mT[:, None] * ((Q[:, None] * K) @ A.mH[:, None])).sum(-2).real  # (B, L, N)
-    return cov, lagged.to(dtype)
+    h = (w[:, None, :] * kernel.T.to(V.dtype)) @ g  # (B, L, SN)
+    lagged = 2 * (h @ (A * PA.mT).mT).real  # (B, L, N)
+    return cov, lagged.to(C.dtype)
 
 
 def _moments_by_solves(jac: Tensor, C: Tensor, sigma: Tensor, omega: Tensor, weight: Tensor,
