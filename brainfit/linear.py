@@ -37,7 +37,8 @@ eigendecomposition and a few matrix products replace a linear solve per frequenc
 the default fit: ``python scripts/bench.py --epochs``, ``docs/benchmarks.md``). Where two
 eigenvalues nearly coincide (:func:`well_separated`; e.g. identical uncoupled regions) the
 eigenvectors and their gradient are ill-defined, and where the head's transfer differs between
-regions it does not factor out; there the solves are used (:func:`_moments_by_solves`). Both give the same numbers to rounding.
+regions it does not factor out; there the solves are used (:func:`_moments_by_solves`). Both
+give the same numbers to rounding.
 
 Used by ``trainer.linearized=true`` (Deco et al. 2019's and Gilson et al. 2016's effective
 connectivity fits work on this covariance): the fit runs on the analytic FC and is scored, as
