@@ -102,7 +102,7 @@ plotting.plot_baselines(result["held_out"], BASELINES, None)
 
 # %% [markdown]
 # A fit this short (30 epochs, 3 subjects) is a demonstration: read its held-out score against
-# these baselines before trusting it; the default job fits 60 epochs on the whole cohort
+# these baselines before trusting it; the default job fits 300 epochs on the whole cohort
 # (`docs/benchmarks.md` has its scores).
 #
 # ## Fitted vs empirical FC and FCD
