@@ -1389,8 +1389,8 @@ def main_epochs(args: argparse.Namespace, tree: Path) -> list[dict[str, Any]]:
         ev = [sum(r["timings"].get("evaluate", [0.0])) for r in ok]
         setup = [sum(r["timings"].get("__init__", [0.0])) for r in ok]
         rows.append(head + [
-            f"{median([r['epoch_s'] for r in ok]):.1f}",
-            f"{median([r['first_epoch_s'] for r in ok]):.1f}" if args.epoch_count > 1 else "-",
+            f"{median([r['epoch_s'] for r in ok]):.2f}",
+            f"{median([r['first_epoch_s'] for r in ok]):.2f}" if args.epoch_count > 1 else "-",
             f"{median(ev):.1f}", f"{median(setup):.1f}",
             f"{median([r['wall_s'] for r in ok]):.0f}",
             f"{max(r['peak_rss_mib'] for r in ok):.0f}", str(ok[0].get("threads", "-")),
