@@ -66,7 +66,7 @@ from brainfit.runtime import SimulationDiverged
 #: the BOLD band and the narrow peaks of nodes near their bifurcation lie), ``SPARSE`` above
 DENSE, SPARSE, DENSE_HZ = 160, 32, 0.15
 #: closest two eigenvalues of the Jacobian may come, relative to the largest, for the modal
-#: integral (:func:`_modes`); closer, the solve per frequency is used
+#: integral (:func:`well_separated`); closer, the solve per frequency is used
 MODE_GAP = 1e-7
 
 
@@ -270,9 +270,9 @@ def _same_for_every_region(head: Any) -> bool:
 
 def _moments_by_modes(modes: tuple[Tensor, Tensor], C: Tensor, sigma: Tensor, omega: Tensor,
                       power_weight: Tensor, kernel: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    r"""The BOLD covariance (B, N, N) and lagged variances (B, L, N) from the eigenmodes of
-    :math:`J = V \Lambda V^{-1}`. With :math:`A = C V`, :math:`Q = V^{-1} L L^H V^{-H}` and
-    :math:`g_k(f) = 1 / (i\omega - \lambda_k)`, the integral is
+    r"""The BOLD covariance (B, N, N) and autocovariances at each lag (B, L, N) from the
+    eigenmodes of :math:`J = V \Lambda V^{-1}`. With :math:`A = C V`,
+    :math:`Q = V^{-1} L L^H V^{-H}` and :math:`g_k(f) = 1 / (i\omega - \lambda_k)`, the integral is
     :math:`A\,(Q \circ K)\,A^H` with :math:`K_{kl} = \sum_f w_f\, g_k(f)\, \overline{g_l(f)}`;
     by partial fractions, :math:`g_k \bar g_l = (g_k + \bar g_l) / (-\lambda_k - \bar\lambda_l)`,
     so with :math:`h_k = \sum_f w_f\, g_k(f)` and :math:`P = Q / (-\lambda_k - \bar\lambda_l)`
@@ -280,7 +280,7 @@ def _moments_by_modes(modes: tuple[Tensor, Tensor], C: Tensor, sigma: Tensor, om
 
     .. math:: \mathrm{cov} = X + X^H, \qquad X = A\,\mathrm{diag}(h)\,P A^H,
 
-    and the lagged variances likewise with :math:`w_f` times the lag's cosine kernel:
+    and the autocovariances likewise with :math:`w_f` times the lag's cosine kernel:
     :math:`2\,\mathrm{Re} \sum_k h_k(\tau) A_{ik} (P A^H)_{ki}`. The same midpoint rule as
     :func:`_moments_by_solves` (the same numbers to rounding) at the cost of one
     eigendecomposition and a few matrix products. Computed in complex128, returned in C's
@@ -303,8 +303,8 @@ def _moments_by_modes(modes: tuple[Tensor, Tensor], C: Tensor, sigma: Tensor, om
 
 def _moments_by_solves(jac: Tensor, C: Tensor, sigma: Tensor, omega: Tensor, weight: Tensor,
                        head_gain: Tensor, kernel: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """The BOLD covariance (B, N, N) and lagged variances (B, L, N) by one linear solve per
-    frequency (any head, any spectrum of J)."""
+    """The BOLD covariance (B, N, N) and autocovariances at each lag (B, L, N) by one linear
+    solve per frequency (any head, any spectrum of J)."""
     F = omega.shape[0]
     B, N, SN = C.shape
     cdtype = torch.complex128 if C.dtype == torch.float64 else torch.complex64

@@ -220,9 +220,11 @@ def test_the_modal_integral_is_the_solves_to_rounding(head, monkeypatch):
     assert float((fc_modes[0].detach() - torch.eye(N, dtype=torch.float64)).abs().max()) > 0.05
 
 
-def test_a_head_with_regional_parameters_takes_the_solves():
-    """A Balloon head whose kappa is per region (here all equal) has a transfer per region,
-    which the modal integral cannot take: the solves give the global head's numbers."""
+def test_a_head_with_regional_parameters_takes_the_solves(monkeypatch):
+    """A Balloon head whose kappa is per region has a transfer per region, which the modal
+    integral cannot take: the solves are used (the numbers of forced solves), with the gradient
+    of each region's kappa (gradcheck, float64); all kappas equal, they give the global head's
+    numbers."""
     from brainfit import linear
 
     net = _network(G=5e-4)
@@ -235,6 +237,20 @@ def test_a_head_with_regional_parameters_takes_the_solves():
     fc_1, acf_1 = linearized_stats(BoldSimulator(net, one), 2.0, n_lags=4)
     torch.testing.assert_close(fc_r, fc_1, rtol=0, atol=1e-10)
     torch.testing.assert_close(acf_r, acf_1, rtol=0, atol=1e-10)
+    sim = BoldSimulator(net, regional)
+
+    def stats(kappa):
+        with regional.params.replaced("kappa", kappa):
+            return linearized_stats(sim, 2.0, n_lags=2)
+
+    kappa = torch.linspace(0.45, 0.85, N, dtype=torch.float64).requires_grad_(True)
+    fc, acf = (t.detach() for t in stats(kappa))
+    monkeypatch.setattr(linear, "MODE_GAP", math.inf)
+    forced = stats(kappa)
+    torch.testing.assert_close(fc, forced[0].detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(acf, forced[1].detach(), rtol=0, atol=1e-12)
+    assert float((fc - fc_1).abs().max()) > 1e-4  # the kappas matter
+    assert torch.autograd.gradcheck(stats, (kappa,), eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
 def test_identical_uncoupled_regions_take_the_solves():
