@@ -88,7 +88,8 @@ def test_experiments_compose(experiment):
 def test_the_default_job_fits_hopf_effective_connectivity_on_the_linearised_fc():
     """``python scripts/train.py`` with no overrides: Hopf nodes below the bifurcation, x read as
     BOLD, each subject's effective connectivity (a group gain plus shrunken subject deviations)
-    fitted on the linearised FC, the same fit as ``experiment=hopf_gec``. Other models keep the
+    fitted on the linearised FC, the same fit as ``experiment=hopf_gec``, and scored with noise
+    weak enough that the simulation follows the linearisation. Other models keep the
     general defaults (Balloon head, FC + FCD, simulated), and the command line wins over what the
     hopf config picks."""
     cfg = _compose()
@@ -108,6 +109,9 @@ def test_the_default_job_fits_hopf_effective_connectivity_on_the_linearised_fc()
     assert simulated.bold._target_ == "brainfit.bold.BalloonWindkessel"
     deco = _compose(["experiment=deco2017_hopf"])  # the SC as given, simulated for the FCD
     assert deco.model.params.W is None and not deco.trainer.linearized
+    # the paper's noise (the default's is weaker: its nodes are fitted nearer the bifurcation)
+    assert deco.model.noise.sigma == 6.3e-4 > cfg.model.noise.sigma
+    assert deco.model.noise.kind == "white" and deco.model.noise.scope == "global"
     assert "W" not in components_from_config(deco)[0].params
 
 
