@@ -42,7 +42,8 @@ Modes (one per run):
 - ``--epochs``: seconds per training epoch of ``scripts/train.py`` jobs (``--epoch-jobs``:
   ``default`` = the default fit (the linearised Hopf effective connectivity), ``default_hcp`` =
   the same on ``data=hcp`` (TR 0.72 s: more autocorrelation lags), ``hopf_sim`` = the
-  simulated Hopf fit (``trainer=default bold=friston2003 loss=fc_fcd``, the default before it),
+  simulated Hopf fit (``trainer=default bold=friston2003 loss=fc_fcd model.noise.sigma=6.3e-4``,
+  the default before it),
   ``jansen_rit``, ``wc_hcp`` = ``model=wilson_cowan data=hcp``,
   ``dmf`` = ``experiment=deco2014_dmf``), run with ``trainer.epochs=1`` (``--epoch-count``) and,
   so that evaluation does not dominate, ``trainer.eval_seeds=1 trainer.eval_seconds=30``. The
@@ -114,7 +115,7 @@ COMPILE = ("off", "on")
 EPOCH_COMPILE = ("default", "false", "true", "auto")
 #: the simulated Hopf fit (the default job before it became the linearised one), as the tests'
 #: SIMULATED: what the engine's speed and memory were measured on
-SIMULATED = ("trainer=default", "bold=friston2003", "loss=fc_fcd")
+SIMULATED = ("trainer=default", "bold=friston2003", "loss=fc_fcd", "model.noise.sigma=6.3e-4")
 EPOCH_JOBS = {
     "default": (),
     "default_hcp": ("data=hcp",),
