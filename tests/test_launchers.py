@@ -136,3 +136,20 @@ def test_the_summary_lists_jobs_in_order_and_says_which_wrote_no_metrics(tmp_pat
     assert "\n".join(table) in caplog.text and "jobs 10 wrote no metrics.json" in caplog.text
     with pytest.raises(FileNotFoundError, match="no job directory .* hydra.sweep.dir"):
         summarize_sweep(tmp_path / "empty")
+
+
+def test_a_job_with_many_overrides_gets_a_short_unique_directory_name():
+    """conf/train.yaml names a sweep's jobs <num>_<overrides>; past 120 characters the name keeps
+    its start and ends in a hash of the whole (Hydra's own name broke the 255-byte limit)."""
+    overrides = [f"trainer.{k}=1" for k in ("epochs", "burn_in", "chunk", "eval_every")]
+    long = [*overrides, "model.params.G.value=0.5", *SIMULATED, *TINY]
+    names = []
+    for num, extra in ((0, overrides), (1, long), (2, [*long, "seed=1"])):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=extra, return_hydra_config=True)
+        cfg.hydra.job.num = num
+        cfg.hydra.job.override_dirname = ",".join(sorted(extra))
+        names.append(str(cfg.hydra.sweep.subdir))
+    assert names[0] == "0_" + ",".join(sorted(overrides))
+    assert [n[:2] for n in names] == ["0_", "1_", "2_"] and all(len(n) <= 120 for n in names)
+    assert names[1][2:-11] == names[2][2:-11] and names[1][-10:] != names[2][-10:]

@@ -23,9 +23,12 @@ from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import FittedModel, load_fitted
 from brainfit.fit.run import run
 from brainfit.fit.spec import NetworkSpec, TrainerConfig, build_simulator, register_configs
+from brainfit.fit.sweep import register_resolver
 from brainfit.fit.targets import FitData
 from brainfit.fit.trainer import FitDiverged, Trainer
 
 __all__ = ["Components", "Evaluator", "FitData", "FitDiverged", "FittedModel", "NetworkSpec",
            "Trainer", "TrainerConfig", "build_simulator", "components_from_config", "load_fitted",
            "register_configs", "run"]
+
+register_resolver()  # names a sweep's job directories (conf/train.yaml hydra.sweep.subdir)

@@ -12,6 +12,7 @@ later for a sweep whose head process did not live to its end.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -30,6 +31,32 @@ log = logging.getLogger("brainfit.fit")
 SCALARS = ("best_epoch_score", "epochs", "fit_seconds", "n_subjects", "restarts")
 #: the columns of the logged table (the CSV has every score), those that the jobs report
 TABLE_COLUMNS = ("fc_similarity", "fcd_ks", "best_epoch_score", "fit_seconds")
+#: the longest job directory name (file systems allow 255 bytes)
+MAX_DIRNAME = 120
+
+
+def job_dirname(num: int | str, overrides: str, limit: int = MAX_DIRNAME) -> str:
+    """A job directory's name: ``<num>_<overrides>``, shortened when longer than ``limit``.
+
+    ``conf/train.yaml`` names each job of a sweep ``${brainfit.job_dirname:${hydra.job.num},
+    ${hydra.job.override_dirname}}``. A sweep with many overrides would otherwise name its jobs
+    past the file system's 255 bytes and fail before the first job; a long name keeps its start
+    and ends in a hash of the whole, so that it stays unique and tells jobs apart at a glance
+    (each job's overrides are in its ``.hydra/overrides.yaml`` and ``sweep_summary.csv``).
+    """
+    name = f"{num}_{overrides}" if overrides else str(num)
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    head = name.encode()[:limit - len(digest) - 1].decode(errors="ignore")
+    return f"{head}_{digest}"
+
+
+def register_resolver() -> None:
+    """Register ``${brainfit.job_dirname:...}`` with OmegaConf (once; every process that names
+    a job, the head and a launcher's workers, imports :mod:`brainfit.fit`, which calls this)."""
+    if not OmegaConf.has_resolver("brainfit.job_dirname"):
+        OmegaConf.register_new_resolver("brainfit.job_dirname", job_dirname)
 
 
 def find_jobs(sweep_dir: str | Path) -> list[Path]:
