@@ -28,7 +28,8 @@ CONF = ROOT / "conf"
 ONE_EPOCH = ["data.subjects=[NAP_001,NAP_002]", "trainer.epochs=1", "trainer.sim_seconds=8",
              "trainer.burn_in=2", "trainer.chunk=4", "trainer.eval_every=1",
              "trainer.eval_seeds=1", "trainer.eval_seconds=8", "loss=fc",
-             "trainer.progress=false", "trainer.compile=false"]
+             "trainer.progress=false",
+             "trainer.compile=false"]  # compiling (minutes on CPU) has its own test: test_engine
 #: every model but Hopf: steps of 0.05-1 ms, 22,000-440,000 steps forward and backward per epoch
 FAST = {"hopf"}
 
