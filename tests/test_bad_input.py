@@ -93,6 +93,7 @@ def _base(files: Path) -> list[str]:
     """The issue's ``BASE``, tiny: arrays data, one epoch of 60 s, 120 s of evaluation."""
     return ["data=arrays", f"data.weights={files / 'sc.npy'}", f"data.bold={files / 'bold.npy'}",
             f"data.tr={TR}", "trainer.epochs=1", "trainer.progress=false", "loss=fc",
+            "trainer.figures=false",
             "trainer.sim_seconds=60", "trainer.eval_seconds=120", "trainer.burn_in=2",
             "trainer.chunk=30", "trainer.eval_seeds=1", "trainer.eval_every=0", "threads=1",
             *SIMULATED]

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "train.py"
 TINY = ["trainer.sim_seconds=40", "trainer.burn_in=4",
         "trainer.chunk=20", "trainer.eval_seeds=1", "loss=fc", "trainer.progress=false",
+        "trainer.figures=false",
         "trainer.eval_seconds=80", "threads=1", "trainer.eval_every=1",
         "model.params.G.scope=subject", "trainer.restarts=2",
         *SIMULATED]

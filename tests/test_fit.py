@@ -260,7 +260,7 @@ def test_multirun_sweeps_models_and_seeds(tmp_path):
 
 def _trainer_run(tmp_path, name, extra=()):
     out = tmp_path / name
-    run(_compose([*TINY, *extra]), out_dir=out)
+    run(_compose([*TINY, "trainer.figures=false", *extra]), out_dir=out)
     return out
 
 
@@ -277,6 +277,7 @@ def test_resume_continues_exactly_and_same_seed_gives_same_fit(tmp_path):
         for k, v in a["model_state"].items():
             torch.testing.assert_close(b["model_state"][k], v, rtol=0, atol=0)
     assert (straight / "fitted_params.csv").read_text() == (again / "fitted_params.csv").read_text()
+    assert not (straight / "figures").exists()  # trainer.figures=false: tables only
 
 
 def test_resume_from_another_model_or_cohort_is_refused(fitted, tmp_path):
@@ -359,7 +360,7 @@ def test_a_cohort_of_precomputed_targets_fits_and_is_scored_against_them(tmp_pat
                f"data.fc={tmp_path / 'fc.csv'}", f"data.fcd={tmp_path / 'fcd.npz'}",
                "data.tr=2.0", "trainer.epochs=1", "trainer.sim_seconds=160",
                "trainer.burn_in=4", "trainer.chunk=40", "trainer.eval_seeds=1",
-               "trainer.progress=false"]
+               "trainer.eval_seconds=400", "trainer.progress=false", "trainer.figures=false"]
     with pytest.raises(ValueError, match="acf.*FC only: use loss=fc"):  # the default loss
         run(_compose(targets), out_dir=tmp_path / "refused")
     assert not (tmp_path / "refused" / "checkpoints").exists()

@@ -1,13 +1,14 @@
 """Every model config fits one epoch through its BOLD head to finite numbers.
 
 A real training epoch through :func:`brainfit.fit.run` (loss, backward, clipping, optimiser step,
-then one evaluation and the exports) on two bundled gw subjects, as short as the pipeline allows:
-8 s of BOLD (4 volumes at TR 2 s) after a 2 s burn-in. What must hold: the run ends (the trainer
-raises ``FitDiverged`` on a non-finite loss, gradient or parameter, and the haemodynamics raise
-``SimulationDiverged`` when the drive empties the vessels, as FitzHugh-Nagumo's v ~ -1 did before
-the models' BOLD offsets), and the loss, the gradient norm and the held-out scores it records are
-finite. Only Hopf (80 ms steps, ~3 s) and the identity head run by default; the models stepped
-at 0.2-1 ms take 1.5-3 minutes each on a busy 2-core machine and are ``slow``.
+then one evaluation and the exports) on two bundled hcp subjects, as short as the pipeline allows:
+4 volumes at TR 0.72 s (2.88 s of BOLD) after a 1.44 s burn-in, in training and in evaluation.
+What must hold: the run ends (the trainer raises ``FitDiverged`` on a non-finite loss, gradient or
+parameter, and the haemodynamics raise ``SimulationDiverged`` when the drive empties the vessels,
+as FitzHugh-Nagumo's v ~ -1 did before the models' BOLD offsets), and the loss, the gradient norm
+and the held-out scores it records are finite. Only Hopf (80 ms steps, ~3 s) and the identity
+head run by default; the models stepped at 0.05-1 ms are ``slow``, and ``mpr_ei`` (0.05 ms steps,
+six states: minutes more than the others) is ``long``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from brainfit.fit.fitted import load_fitted
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-ONE_EPOCH = ["data.subjects=[NAP_001,NAP_002]", "trainer.epochs=1", "trainer.sim_seconds=8",
-             "trainer.burn_in=2", "trainer.chunk=4", "trainer.eval_every=1",
-             "trainer.eval_seeds=1", "trainer.eval_seconds=8", "loss=fc",
-             "trainer.progress=false",
+ONE_EPOCH = ["data=hcp", "data.subjects=[101309,102311]", "trainer.epochs=1",
+             "trainer.sim_seconds=2.88", "trainer.burn_in=1.44", "trainer.chunk=2.88",
+             "trainer.eval_every=1", "trainer.eval_seeds=1", "trainer.eval_seconds=2.88", "loss=fc",
+             "trainer.progress=false", "trainer.figures=false",
              "trainer.compile=false"]  # compiling (minutes on CPU) has its own test: test_engine
-#: every model but Hopf: steps of 0.05-1 ms, 22,000-440,000 steps forward and backward per epoch
+#: the rest step at 0.05-1 ms: 4,300-86,000 steps forward and backward per epoch
 FAST = {"hopf"}
+LONG = {"mpr_ei"}
 
 register_configs()
 
@@ -43,7 +45,8 @@ def _compose(overrides=()):
 
 def _models():
     names = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-    return [m if m in FAST else pytest.param(m, marks=pytest.mark.slow) for m in names]
+    return [m if m in FAST else pytest.param(
+        m, marks=pytest.mark.long if m in LONG else pytest.mark.slow) for m in names]
 
 
 def _fit_one_epoch(out: Path, overrides) -> dict:

@@ -29,7 +29,7 @@ PLUGINS = {"joblib": "hydra_plugins.hydra_joblib_launcher",
            "submitit_slurm": "hydra_plugins.hydra_submitit_launcher"}
 TINY = ["trainer.epochs=1", "trainer.sim_seconds=8", "trainer.burn_in=2", "trainer.chunk=4",
         "trainer.eval_seconds=8", "trainer.eval_every=1", "trainer.eval_seeds=1", "loss=fc",
-        "trainer.progress=false",
+        "trainer.progress=false", "trainer.figures=false",
         *SIMULATED]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

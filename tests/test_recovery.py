@@ -99,7 +99,7 @@ def fit(out_dir, epochs=30, lr=0.2):
     return net.params["G"].item(), net.model.params["omega"].detach().numpy()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_coupling_strength_and_regional_frequencies_are_recovered(tmp_path):
     G, omega = fit(tmp_path)
     assert abs(G - G_TRUE) / G_TRUE < 0.25, (G, G_TRUE)

@@ -68,7 +68,7 @@ def _truth():
     return sc, true, changed
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_changed_connectivity_is_recovered_from_the_sc(tmp_path):
     sc, true, changed = _truth()
     sim = build_simulator(_spec(), *_factories(), true[None].float(), None)

@@ -165,7 +165,8 @@ def test_one_epoch_fits_at_every_scanner_tr(tr, tmp_path, caplog):
             "data=arrays", f"data.weights={tmp_path / 'sc.npy'}",
             f"data.bold={tmp_path / 'bold.npy'}", f"data.tr={tr}", "trainer.epochs=1",
             "trainer.sim_seconds=40", "trainer.burn_in=5", "trainer.chunk=20",
-            "trainer.eval_seeds=1", "trainer.progress=false", "loss=fc_fcd", "loss.fcd_window=10",
+            "trainer.eval_seeds=1", "trainer.progress=false", "trainer.figures=false",
+            "loss=fc_fcd", "loss.fcd_window=10",
             *SIMULATED,
             "loss.fcd_step=2"]), out_dir=out)
     assert np.isfinite(score)

@@ -42,8 +42,9 @@ log = logging.getLogger("brainfit.fit")
 class RunOutputs:
     """Writes everything a fit leaves in ``out_dir``."""
 
-    def __init__(self, out_dir: str | Path) -> None:
+    def __init__(self, out_dir: str | Path, figures: bool = True) -> None:
         self.dir = Path(out_dir)
+        self.draw_figures = figures
         self.checkpoints = self.dir / "checkpoints"
         self.writer = None
 
@@ -156,7 +157,10 @@ class RunOutputs:
 
     def _draw(self, name: str, function: str, *args: Any, **kwargs: Any) -> None:
         """``figures/<name>.png`` by :mod:`brainfit.plotting`'s ``function``; a figure that
-        cannot be drawn is logged, never raised: figures must not lose a finished fit."""
+        cannot be drawn is logged, never raised: figures must not lose a finished fit. Nothing is
+        drawn with ``trainer.figures=false``."""
+        if not self.draw_figures:
+            return
         try:
             from brainfit import plotting
 

@@ -173,6 +173,8 @@ class TrainerConfig:
         eval_seconds: BOLD simulated per evaluation, s (None: the held-out part's length).
         resume: checkpoint to continue from.
         progress: progress bars.
+        figures: draw ``figures/`` at the end (false: tables and checkpoints only, e.g. for the
+            jobs of a large sweep; matplotlib takes a few seconds per figure).
         engine: ``fast`` (blocked delays, reverse-time backward in bounded memory) or
             ``reference`` (the plain per-step loop); see :mod:`brainfit.engine`.
         compile: compile the fast engine's inner loop (``true``/``false``), or ``auto``: compile
@@ -218,6 +220,7 @@ class TrainerConfig:
     eval_seconds: float | None = None
     resume: str | None = None
     progress: bool = True
+    figures: bool = True
     engine: str = "fast"
     compile: Any = "auto"
     divergence_lr_factor: float = 0.1

@@ -81,7 +81,7 @@ class Trainer(BatchShares, Recovery):
         self.dt = config.dt or self.spec.dt
         self.eval_dt = config.eval_dt or self.dt
         self.device, self.dtype = torch.device(device), dtype
-        self.outputs = RunOutputs(out_dir)
+        self.outputs = RunOutputs(out_dir, figures=config.figures)
         self.seed = int(seed)
         self.run_config = run_config or {}
         _seed_everything(self.seed)
