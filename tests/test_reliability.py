@@ -68,7 +68,7 @@ def straight(tmp_path_factory) -> Path:
     return _fit(tmp_path_factory.mktemp("straight") / "run", "trainer.epochs=6")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM,  # Ctrl-C takes SIGTERM's path: slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM,  # SIGINT (Ctrl-C) takes SIGTERM's path
                                  pytest.param(signal.SIGINT, marks=pytest.mark.slow),
                                  signal.SIGKILL], ids=["SIGTERM", "SIGINT", "SIGKILL"])
 def test_a_signalled_fit_resumes_to_the_uninterrupted_result(straight, tmp_path, sig):
