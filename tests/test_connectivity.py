@@ -114,3 +114,38 @@ def test_a_fit_of_the_connectivity_is_exported_and_reloaded(tmp_path):
     W = model.simulator.network.coupling_weights.detach()
     best = list(model.best.values())
     np.testing.assert_allclose(W[best].numpy(), fit, rtol=1e-6)
+
+
+def test_target_shrinkage_mixes_each_fc_target_with_the_other_subjects_fitted_fc():
+    """``trainer.target_shrinkage = lam``: each subject's fitted FC target becomes
+    ``(1 - lam) * own + lam * mean of the others'``, computed from the fitted parts only (the
+    held-out targets stay the subject's own), restarts repeating their subject's target."""
+    from brainfit.data import Cohort, Subject
+    from brainfit.fit import TrainerConfig
+    from brainfit.fit.targets import FitData
+    from brainfit.losses import Objective
+    from brainfit.metrics import fc
+
+    rng = np.random.default_rng(0)
+    W = rng.random((4, 4))
+    subjects = [Subject(f"s{i}", weights=(W + W.T) / 2, bold=rng.standard_normal((60, 4)) +
+                        i * rng.standard_normal((60, 1)), tr=2.0) for i in range(3)]
+    cohort = Cohort(subjects, name="synthetic")
+    objective = Objective(weights={"fc_corr": 1.0})
+
+    def data(lam, restarts=2):
+        cfg = TrainerConfig(sim_seconds=100.0, progress=False, restarts=restarts,
+                            target_shrinkage=lam)
+        return FitData.from_cohort(cohort, cfg, objective, dtype=torch.float64)
+
+    own = torch.stack([fc(torch.as_tensor(s.bold[:48])) for s in subjects])
+    shrunk = data(0.25)
+    for i in range(3):
+        others = (own.sum(0) - own[i]) / 2
+        for r in range(2):
+            torch.testing.assert_close(shrunk.targets.fc[2 * i + r], 0.75 * own[i] + 0.25 * others)
+    plain = data(0.0)
+    torch.testing.assert_close(plain.targets.fc, own.repeat_interleave(2, 0))
+    torch.testing.assert_close(shrunk.test_targets.fc, plain.test_targets.fc)
+    with pytest.raises(ValueError, match="target_shrinkage"):
+        TrainerConfig(target_shrinkage=1.0)

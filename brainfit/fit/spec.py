@@ -157,6 +157,10 @@ class TrainerConfig:
             values of per-subject parameters for restarts after the first.
         train_fraction: temporal split: the first fraction of each session is fitted, the rest
             held out for evaluation.
+        target_shrinkage: the fraction ``lam`` of the group's FC in each subject's fitted FC
+            target: ``(1 - lam) * own + lam * mean of the other subjects'`` (their fitted parts
+            only; a shrinkage estimator of the subject's FC, James & Stein 1961). 0: each
+            subject's own FC.
         dt: neural step while fitting, ms (None: the model's ``dt``; may be coarser than
             ``eval_dt``).
         eval_dt: neural step for evaluation, ms (None: ``dt``).
@@ -206,6 +210,7 @@ class TrainerConfig:
     restarts: int = 1
     restart_spread: float = 1.0
     train_fraction: float = 0.8
+    target_shrinkage: float = 0.0
     dt: float | None = None
     eval_dt: float | None = None
     sim_seconds: float | None = 300.0
@@ -250,14 +255,17 @@ TRAINER_RANGES = {
     "restart_spread": ">= 0", "divergence_lr_factor": "in (0, 1)", "max_divergences": ">= 0",
     "dt": "> 0", "eval_dt": "> 0", "sim_seconds": "> 0", "eval_seconds": "> 0",
     "truncate": ">= 1", "clip_grad": "> 0", "distributed_timeout": "> 0",
-    "batch_subjects": ">= 1",
+    "batch_subjects": ">= 1", "target_shrinkage": "in [0, 1)",
 }
 
 
 def _in_range(value: float, rule: str) -> bool:
-    """Whether ``value`` obeys ``rule``: ``">= x"``, ``"> x"`` or ``"in (0, 1)"`` (open)."""
+    """Whether ``value`` obeys ``rule``: ``">= x"``, ``"> x"``, ``"in (0, 1)"`` or
+    ``"in [0, 1)"``."""
     if rule == "in (0, 1)":
         return 0 < value < 1
+    if rule == "in [0, 1)":
+        return 0 <= value < 1
     op, bound = rule.split()
     return value >= float(bound) if op == ">=" else value > float(bound)
 

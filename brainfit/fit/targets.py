@@ -17,7 +17,7 @@ when the loss has none only skips the FCD KS distance, with a warning).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -111,6 +111,8 @@ class FitData:
             n_eval = int(round(config.eval_seconds / tr))
         # the fitted part's FCD as that of recordings as long as a training simulation
         targets = observed_targets(train_batch, tr, objective, R, fcd_segment=n_volumes)
+        if config.target_shrinkage > 0 and has_bold and len(cohort) > 1:
+            targets = replace(targets, fc=shrunk_fc(targets.fc, R, config.target_shrinkage))
         test_targets = observed_targets(test_batch, tr, objective, R, with_acf=False)
         check_lengths(Lengths(
             tr=tr, n_volumes=n_volumes, n_eval=n_eval,
@@ -312,6 +314,16 @@ def fc_baselines(train: Cohort | None, test: Cohort) -> dict[str, dict[str, floa
             others = (fit_fc.sum(0) - fit_fc[i]) / (S - 1)
             out[sid]["group_fc_r"] = float(metrics.fc_similarity(others, held_fc[i]))
     return out
+
+
+def shrunk_fc(fc: torch.Tensor, restarts: int, lam: float) -> torch.Tensor:
+    """Each subject's FC moved a fraction ``lam`` toward the mean FC of the *other* subjects:
+    ``(1 - lam) * fc_s + lam * mean_{t != s} fc_t``. ``fc`` is (S * restarts, N, N), each subject
+    repeated ``restarts`` times; at least two subjects."""
+    per = fc[::restarts]
+    S = per.shape[0]
+    others = (per.sum(0, keepdim=True) - per) / (S - 1)
+    return ((1 - lam) * per + lam * others).repeat_interleave(restarts, dim=0)
 
 
 def observed_targets(batch: CohortBatch, tr: float, objective: Objective,
