@@ -116,7 +116,7 @@ def test_a_fit_of_the_connectivity_is_exported_and_reloaded(tmp_path):
     np.testing.assert_allclose(W[best].numpy(), fit, rtol=1e-6)
 
 
-def test_target_shrinkage_mixes_each_fc_target_with_the_other_subjects_fitted_fc():
+def test_target_shrinkage_mixes_each_fc_target_with_the_other_subjects_fitted_fc(caplog):
     """``trainer.target_shrinkage = lam``: each subject's fitted FC target becomes
     ``(1 - lam) * own + lam * mean of the others'``, computed from the fitted parts only (the
     held-out targets stay the subject's own), restarts repeating their subject's target."""
@@ -149,3 +149,6 @@ def test_target_shrinkage_mixes_each_fc_target_with_the_other_subjects_fitted_fc
     torch.testing.assert_close(shrunk.test_targets.fc, plain.test_targets.fc)
     with pytest.raises(ValueError, match="target_shrinkage"):
         TrainerConfig(target_shrinkage=1.0)
+    cohort = cohort.select(["s0"])  # nothing to shrink toward: said, not silently dropped
+    torch.testing.assert_close(data(0.25).targets.fc, own[:1].repeat_interleave(2, 0))
+    assert "target_shrinkage = 0.25 is not applied" in caplog.text

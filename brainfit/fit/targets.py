@@ -113,6 +113,9 @@ class FitData:
         targets = observed_targets(train_batch, tr, objective, R, fcd_segment=n_volumes)
         if config.target_shrinkage > 0 and has_bold and len(cohort) > 1:
             targets = replace(targets, fc=shrunk_fc(targets.fc, R, config.target_shrinkage))
+        elif config.target_shrinkage > 0:
+            log.warning("trainer.target_shrinkage = %g is not applied: it needs two or more "
+                        "subjects with BOLD", config.target_shrinkage)
         test_targets = observed_targets(test_batch, tr, objective, R, with_acf=False)
         check_lengths(Lengths(
             tr=tr, n_volumes=n_volumes, n_eval=n_eval,
