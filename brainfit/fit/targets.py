@@ -309,14 +309,18 @@ def fc_baselines(train: Cohort | None, test: Cohort) -> dict[str, dict[str, floa
         return out
     fit_fc = torch.as_tensor(empirical_fc(train))
     held_fc = torch.as_tensor(empirical_fc(test))
-    S = fit_fc.shape[0]
     own = metrics.fc_similarity(fit_fc, held_fc)
+    group = metrics.fc_similarity(others_mean(fit_fc), held_fc) if len(fit_fc) > 1 else None
     for i, sid in enumerate(test.ids):
         out[sid]["own_fc_r"] = float(own[i])
-        if S > 1:
-            others = (fit_fc.sum(0) - fit_fc[i]) / (S - 1)
-            out[sid]["group_fc_r"] = float(metrics.fc_similarity(others, held_fc[i]))
+        if group is not None:
+            out[sid]["group_fc_r"] = float(group[i])
     return out
+
+
+def others_mean(x: torch.Tensor) -> torch.Tensor:
+    """Per element of the first dimension, the mean of the *other* elements (at least two)."""
+    return (x.sum(0, keepdim=True) - x) / (x.shape[0] - 1)
 
 
 def shrunk_fc(fc: torch.Tensor, restarts: int, lam: float) -> torch.Tensor:
@@ -324,9 +328,7 @@ def shrunk_fc(fc: torch.Tensor, restarts: int, lam: float) -> torch.Tensor:
     ``(1 - lam) * fc_s + lam * mean_{t != s} fc_t``. ``fc`` is (S * restarts, N, N), each subject
     repeated ``restarts`` times; at least two subjects."""
     per = fc[::restarts]
-    S = per.shape[0]
-    others = (per.sum(0, keepdim=True) - per) / (S - 1)
-    return ((1 - lam) * per + lam * others).repeat_interleave(restarts, dim=0)
+    return ((1 - lam) * per + lam * others_mean(per)).repeat_interleave(restarts, dim=0)
 
 
 def observed_targets(batch: CohortBatch, tr: float, objective: Objective,
