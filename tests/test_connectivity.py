@@ -94,6 +94,26 @@ def test_bad_settings_are_refused():
         NetworkSpec(name="hopf", params={"W": {"scope": "edge", "bogus": 1}})
 
 
+def test_the_default_hopf_fit_shrinks_subjects_weakly_and_takes_the_mask_from_the_command_line():
+    """conf/model/hopf.yaml's W (prior and shrinkage 0.1, docs/benchmarks.md) builds the
+    connectivity it names, and ``model.params.W.mask=all`` needs no ``+``: absent connections are
+    then fitted too."""
+    from brainfit.fit.build import components_from_config
+    from brainfit.fit.spec import build_simulator
+
+    register_configs()
+    sc = _sc(n=6, batch=2)
+    for overrides, kind in (([], "sc"), (["model.params.W.mask=all"], "all")):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=overrides)
+        spec, coupling, bold = components_from_config(cfg)
+        c = build_simulator(spec, coupling, bold, sc, None).network.connectivity
+        assert (c.mask_kind, c.prior, c.shrinkage) == (kind, 0.1, 0.1)
+        off = ~torch.eye(6, dtype=torch.bool)
+        fitted = c.mask.bool()
+        assert torch.equal(fitted, (sc > 0) & off if kind == "sc" else off.expand_as(sc))
+
+
 def test_a_fit_of_the_connectivity_is_exported_and_reloaded(tmp_path):
     register_configs()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
