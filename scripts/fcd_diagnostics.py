@@ -5,7 +5,8 @@
 For each subject of the run, against the FCD of its held-out part (T volumes), the KS distance of
 the FCD of
 
-- ``own``: its fitted part, cut into pieces of T volumes (the session's own variability);
+- ``own``: its fitted part, cut into pieces of T volumes (the session's own variability; the
+  run's ``own_fcd_ks``, :func:`brainfit.fit.targets.fcd_baseline`);
 - ``surrogate``: phase-randomised copies of its fitted part (:func:`metrics.phase_randomized`:
   the same cross-spectra, stationary and Gaussian; what a linear model could reach at best);
 - ``model``: ``--pieces`` simulations of T volumes of the fitted model, pooled;
@@ -25,6 +26,7 @@ import torch
 from brainfit import metrics
 from brainfit.fit.build import instantiate
 from brainfit.fit.fitted import load_fitted
+from brainfit.fit.targets import fcd_baseline
 
 LAGS = (1, 2, 4, 8, 16)  # volumes
 
@@ -42,7 +44,7 @@ def diagnose(run: str, pieces: int = 20, surrogates: int = 10, seed: int = 0,
     T, tr = held.shape[1], float(m.meta["tr"])
     window, step = float(cfg["loss"]["fcd_window"]), float(cfg["loss"]["fcd_step"])
     target = metrics.fcd_values(held, tr, window, step)
-    own = metrics.fcd_values(fitted, tr, window, step, segment=T)
+    own = fcd_baseline(train, test, tr, window, step)
     g = torch.Generator().manual_seed(seed)
     sur = torch.cat([metrics.fcd_values(metrics.phase_randomized(fitted, g), tr, window, step,
                                         segment=T) for _ in range(surrogates)], 1)
@@ -54,8 +56,9 @@ def diagnose(run: str, pieces: int = 20, surrogates: int = 10, seed: int = 0,
     fc_data, fc_model = (metrics.upper_triangle(metrics.fc(v)) for v in (fitted, y))
     out: dict[str, Any] = {"tr": tr, "held_out_volumes": T, "lags": list(lags), "subjects": {}}
     for i, sid in enumerate(m.subject_ids):
-        ks = {name: float(metrics.ks_distance(v[i].float(), target[i].float()))
-              for name, v in (("own", own), ("surrogate", sur), ("model", model))}
+        ks = {"own": own[sid]["own_fcd_ks"],
+              **{name: float(metrics.ks_distance(v[i].float(), target[i].float()))
+                 for name, v in (("surrogate", sur), ("model", model))}}
         out["subjects"][sid] = {
             **{f"ks_{k}": v for k, v in ks.items()},
             "acf_data": [float(acf_data[i, k - 1]) for k in lags],

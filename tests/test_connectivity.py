@@ -172,3 +172,35 @@ def test_target_shrinkage_mixes_each_fc_target_with_the_other_subjects_fitted_fc
     cohort = cohort.select(["s0"])  # nothing to shrink toward: said, not silently dropped
     torch.testing.assert_close(data(0.25).targets.fc, own[:1].repeat_interleave(2, 0))
     assert "target_shrinkage = 0.25 is not applied" in caplog.text
+
+
+def test_the_fcd_baseline_is_the_ks_distance_to_the_own_fitted_parts_fcd_in_pieces():
+    """``own_fcd_ks``: the held-out FCD against the fitted part's FCD pooled over pieces as long
+    as the held-out part; 0 for a session that repeats one piece, none when a part is shorter
+    than two FCD windows."""
+    from brainfit.data import Cohort, Subject
+    from brainfit.fit import TrainerConfig
+    from brainfit.fit.targets import FitData
+    from brainfit.losses import Objective
+    from brainfit.metrics import fcd_values, ks_distance
+
+    rng = np.random.default_rng(1)
+    W = rng.random((5, 5))
+    piece = rng.standard_normal((20, 5))
+    bolds = {"repeats": np.tile(piece, (5, 1)), "varies": rng.standard_normal((100, 5)) *
+             np.linspace(0.2, 3.0, 100)[:, None] ** np.arange(5)}
+    cohort = Cohort([Subject(k, weights=W + W.T, bold=b, tr=2.0) for k, b in bolds.items()])
+    cfg = TrainerConfig(sim_seconds=100.0, progress=False)
+
+    def baselines(window):
+        objective = Objective(weights={"fc_corr": 1.0}, fcd_window=window, fcd_step=2.0)
+        return FitData.from_cohort(cohort, cfg, objective, dtype=torch.float64).baselines
+
+    base = baselines(10.0)
+    assert base["repeats"]["own_fcd_ks"] == 0.0
+    x = torch.as_tensor(bolds["varies"])
+    expected = ks_distance(fcd_values(x[:80], 2.0, 10.0, 2.0, segment=20),
+                           fcd_values(x[80:], 2.0, 10.0, 2.0))
+    assert base["varies"]["own_fcd_ks"] == pytest.approx(float(expected)) and expected > 0.1
+    assert "own_fc_r" in base["varies"]  # beside the FC baselines
+    assert "own_fcd_ks" not in baselines(40.0)["varies"]  # 20 held-out volumes: one 40-s window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -32,9 +33,11 @@ def test_the_fcd_diagnostics_of_a_run(tmp_path, monkeypatch, capsys):
     own = metrics.fcd_values(fitted, 2.0, 60.0, 2.0, segment=T)
     target = metrics.fcd_values(held, 2.0, 60.0, 2.0)
     acf = metrics.autocorrelation(fitted, 16).mean(-1)
+    held_out = json.loads((tmp_path / "run" / "metrics.json").read_text())["held_out"]
     for i, sid in enumerate(["NAP_001", "NAP_002"]):
         r = d["subjects"][sid]
-        assert r["ks_own"] == float(metrics.ks_distance(own[i].float(), target[i].float()))
+        assert r["ks_own"] == float(metrics.ks_distance(own[i], target[i]))
+        assert r["ks_own"] == held_out[sid]["own_fcd_ks"]  # the run's baseline
         assert r["acf_data"] == [float(acf[i, k - 1]) for k in d["lags"]]
         assert r["fc_sd_data"] == float(metrics.upper_triangle(metrics.fc(fitted))[i].std())
         assert 0 < r["ks_surrogate"] < 1 and 0 < r["ks_model"] < 1 and r["fc_sd_model"] > 0

@@ -162,7 +162,7 @@ def test_train_script_writes_every_output(fitted):
         assert (fitted / rel).is_file(), rel
     table = (fitted / "train.log").read_text().split("per subject")[-1]
     for row in ("NAP_001", "NAP_002", "mean"):  # the log's table: scores beside the baselines
-        assert re.search(rf"{row}( +-?\d\.\d{{3}}){{7}}", table), row
+        assert re.search(rf"{row}( +-?\d\.\d{{3}}){{8}}", table), row
     assert list((fitted / "tensorboard").glob("events.out.tfevents.*"))
     rows = list(csv.DictReader(open(fitted / "fitted_params.csv")))
     assert {r["subject"] for r in rows} == {"NAP_001", "NAP_002"}
@@ -172,6 +172,7 @@ def test_train_script_writes_every_output(fitted):
     for sid in ("NAP_001", "NAP_002"):
         s = m["held_out"][sid]
         assert -1 <= s["fc_similarity"] <= 1 and 0 <= s["fcd_ks"] <= 1 and "sc_fc_r" in s
+        assert 0 <= s["own_fcd_ks"] <= 1
         for baseline in ("sc_fc_r", "log_sc_fc_r", "group_fc_r", "own_fc_r"):
             assert -1 <= s[baseline] <= 1
     # the ceiling (the subject's own fitted-part FC) predicts its held-out FC best
@@ -218,7 +219,7 @@ def test_evaluate_and_simulate_scripts(fitted):
     assert set(ev["subjects"]) == {"NAP_001", "NAP_002"}
     held_out = json.loads((fitted / "metrics.json").read_text())["held_out"]
     for sid, s in ev["subjects"].items():  # the same baselines as the run's
-        for k in ("sc_fc_r", "log_sc_fc_r", "group_fc_r", "own_fc_r"):
+        for k in ("sc_fc_r", "log_sc_fc_r", "group_fc_r", "own_fc_r", "own_fcd_ks"):
             assert s[k] == pytest.approx(held_out[sid][k], abs=1e-12)
     assert -1 <= ev["mean"]["fc_similarity"] <= 1 and 0 <= ev["mean"]["fcd_ks"] <= 1
     sim = np.load(fitted / "simulated_bold.npz")

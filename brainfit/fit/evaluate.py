@@ -29,7 +29,8 @@ from brainfit.data import Cohort, sc_fc_baseline
 from brainfit.fit.build import instantiate
 from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import FittedModel, load_fitted
-from brainfit.fit.targets import BASELINES, fc_baselines, filter_kwargs, n_windows, subject_checksum
+from brainfit.fit.targets import (BASELINES, fc_baselines, fcd_baseline, filter_kwargs, merge,
+                                  n_windows, subject_checksum)
 from brainfit.losses import Targets
 
 log = logging.getLogger("brainfit.evaluate")
@@ -42,7 +43,8 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     Without ``data_cfg`` the run's own cohort is loaded, checked against the checksums in the
     checkpoint, and its held-out part (the end of each session, as in training) is scored,
     beside the baselines of :func:`brainfit.fit.targets.fc_baselines` (SC, log SC, the
-    leave-one-out group FC and the subject's own fitted-part FC). With another cohort, each
+    leave-one-out group FC and the subject's own fitted-part FC) and
+    :func:`~brainfit.fit.targets.fcd_baseline` (the own fitted part's FCD KS). With another cohort, each
     fitted subject is scored against the subject of the same id if there is one, else against
     the cohort's group-average FC and its pooled FCD values (whole sessions), with the simulation
     sampled at that cohort's TR. The FCD KS distance is left out (with a warning) when the
@@ -101,6 +103,8 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
            for i, sid in enumerate(model.subject_ids)}
     base = sc_fc_baseline(cohort)
     baselines = fc_baselines(train, cohort)
+    if train is not None:
+        baselines = merge(baselines, fcd_baseline(train, cohort, tr, window, step))
     for sid in acc:
         acc[sid].update(baselines.get(sid, {}))
     mean = {k: float(np.mean([s[k] for s in acc.values() if k in s]))
@@ -172,7 +176,7 @@ def other_filter(data_cfg: Any) -> dict[str, Any]:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    cols = ["fc_similarity", "fc_similarity_fisher", "fcd_ks", *BASELINES]
+    cols = ["fc_similarity", "fc_similarity_fisher", "fcd_ks", "own_fcd_ks", *BASELINES]
     w = {c: max(8, len(c)) for c in cols}
     lines = [f"{'subject':>12} " + " ".join(f"{c:>{w[c]}}" for c in cols)]
     for sid, s in {**result["subjects"], "mean": result["mean"]}.items():

@@ -69,7 +69,8 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
         if group is not None:
             group.close()
     m = result["mean"]
-    log.info("per subject (%s; sc_fc_r .. own_fc_r: the baselines):\n%s", trainer.score_name,
+    log.info("per subject (%s; own_fcd_ks and sc_fc_r .. own_fc_r: the baselines):\n%s",
+             trainer.score_name,
              format_table({"subjects": result["held_out"], "mean": m}))
     log.info("%s %.3f (baselines: %s); fit took %.0f s; outputs in %s", trainer.score_name,
              m["fc_similarity"], ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items()

@@ -131,7 +131,9 @@ class FitData:
             n_volumes=n_volumes, n_eval_volumes=n_eval,
             n_held_out=test_batch.bold.shape[1] if has_bold else None,
             checksums={s.id: subject_checksum(s) for s in cohort},
-            baselines=fc_baselines(train, test) if has_bold else fc_baselines(None, cohort),
+            baselines=merge(fc_baselines(train, test), fcd_baseline(
+                train, test, tr, objective.fcd_window, objective.fcd_step)) if has_bold
+            else fc_baselines(None, cohort),
             score_name=("held-out FC similarity" if has_bold else
                         "FC similarity to the targets (nothing held out)"),
             filter_kwargs=filter_kwargs(preprocessing))
@@ -315,6 +317,35 @@ def fc_baselines(train: Cohort | None, test: Cohort) -> dict[str, dict[str, floa
         out[sid]["own_fc_r"] = float(own[i])
         if group is not None:
             out[sid]["group_fc_r"] = float(group[i])
+    return out
+
+
+def fcd_baseline(train: Cohort, test: Cohort, tr: float, window: float,
+                 step: float) -> dict[str, dict[str, float]]:
+    """What the data's own FCD says about each subject's scored FCD: ``own_fcd_ks``, the
+    Kolmogorov-Smirnov distance between the FCD values of its scored part (``test``) and those
+    of its own fitted part (``train``) cut into pieces as long as the scored part, as a
+    simulation's FCD is (:class:`~brainfit.fit.evaluator.Evaluator`). Two parts of one session
+    differ this much without any model: the floor that a fit's FCD KS is read against. A
+    subject either of whose parts is shorter than two FCD windows (``window``, ``step`` in s)
+    has none."""
+    out: dict[str, dict[str, float]] = {}
+    for fitted, scored in zip(train, test):
+        a, b = (torch.as_tensor(s.bold, dtype=torch.float64) for s in (fitted, scored))
+        if min(n_windows(len(a), tr, window, step), n_windows(len(b), tr, window, step)) < 2:
+            continue
+        ks = metrics.ks_distance(metrics.fcd_values(a, tr, window, step, segment=len(b)),
+                                 metrics.fcd_values(b, tr, window, step))
+        out[scored.id] = {"own_fcd_ks": float(ks)}
+    return out
+
+
+def merge(*per_subject: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per-subject dicts of scores joined subject by subject."""
+    out: dict[str, dict[str, float]] = {}
+    for d in per_subject:
+        for sid, scores in d.items():
+            out.setdefault(sid, {}).update(scores)
     return out
 
 

@@ -513,9 +513,10 @@ class Trainer(BatchShares, Recovery):
             self.best_score = ev["score"]
             self.save("best.pt")
         m = ev["mean"]
-        log.info("epoch %d: %s %.3f (Fisher %.3f), FCD KS %s; baselines: %s", self.epoch,
+        log.info("epoch %d: %s %.3f (Fisher %.3f), FCD KS %s%s; baselines: %s", self.epoch,
                  self.score_name, m["fc_similarity"], m["fc_similarity_fisher"],
                  f"{m['fcd_ks']:.3f}" if "fcd_ks" in m else "n/a",
+                 f" (own fitted-part FCD {m['own_fcd_ks']:.3f})" if "own_fcd_ks" in m else "",
                  ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items() if k in m))
 
     # -- state -----------------------------------------------------------------------------------
