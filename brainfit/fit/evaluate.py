@@ -29,8 +29,15 @@ from brainfit.data import Cohort, sc_fc_baseline
 from brainfit.fit.build import instantiate
 from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import FittedModel, load_fitted
-from brainfit.fit.targets import (BASELINES, fc_baselines, fcd_baseline, filter_kwargs, merge,
-                                  n_windows, subject_checksum)
+from brainfit.fit.targets import (
+    BASELINES,
+    fc_baselines,
+    fcd_baseline,
+    filter_kwargs,
+    merge,
+    n_windows,
+    subject_checksum,
+)
 from brainfit.losses import Targets
 
 log = logging.getLogger("brainfit.evaluate")
@@ -44,9 +51,10 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     checkpoint, and its held-out part (the end of each session, as in training) is scored,
     beside the baselines of :func:`brainfit.fit.targets.fc_baselines` (SC, log SC, the
     leave-one-out group FC and the subject's own fitted-part FC) and
-    :func:`~brainfit.fit.targets.fcd_baseline` (the own fitted part's FCD KS). With another cohort, each
-    fitted subject is scored against the subject of the same id if there is one, else against
-    the cohort's group-average FC and its pooled FCD values (whole sessions), with the simulation
+    :func:`~brainfit.fit.targets.fcd_baseline` (the own fitted part's FCD KS). With another
+    cohort, each fitted subject is scored against the subject of the same id if there is one,
+    else against the cohort's group-average FC and its pooled FCD values (whole sessions), with
+    the simulation
     sampled at that cohort's TR. The FCD KS distance is left out (with a warning) when the
     sessions are shorter than two FCD windows.
 
