@@ -54,9 +54,8 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     :func:`~brainfit.fit.targets.fcd_baseline` (the own fitted part's FCD KS). With another
     cohort, each fitted subject is scored against the subject of the same id if there is one,
     else against the cohort's group-average FC and its pooled FCD values (whole sessions), with
-    the simulation
-    sampled at that cohort's TR. The FCD KS distance is left out (with a warning) when the
-    sessions are shorter than two FCD windows.
+    the simulation sampled at that cohort's TR. The FCD KS distance is left out (with a warning)
+    when the sessions are shorter than two FCD windows.
 
     Args:
         run_dir: the fit's output directory.
