@@ -3,6 +3,10 @@
     python scripts/evaluate.py run=outputs/2026-11-23/10-00-00
     python scripts/evaluate.py run=outputs/2026-11-23/10-00-00 data=hcp checkpoint=best.pt seeds=10
 
+By default it simulates what the run scored (its evaluation length, seeds and FCD pieces), so
+the run's own cohort gives the scores of its metrics.json again; seeds=... and seconds=...
+simulate more.
+
 Prints a table and writes <run>/evaluation.json (or evaluation_<cohort>.json).
 """
 
@@ -24,7 +28,8 @@ log = logging.getLogger("brainfit.evaluate")
 def main(cfg: DictConfig) -> float:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    result = evaluate_run(cfg.run, cfg.checkpoint, cfg.get("data"), cfg.seeds, cfg.dt)
+    result = evaluate_run(cfg.run, cfg.checkpoint, cfg.get("data"), cfg.seeds, cfg.dt,
+                          cfg.seconds)
     name = "evaluation.json" if result["own_cohort"] else f"evaluation_{result['cohort']}.json"
     path = write_json(result, Path(cfg.run) / name)
     print(format_table(result))

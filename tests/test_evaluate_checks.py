@@ -111,6 +111,9 @@ def test_zero_seeds_are_refused_before_anything_and_a_good_result_stays(fitted, 
     assert [p.name for p in tmp_path.iterdir()] == ["evaluation.json"]  # no temporary file left
     with pytest.raises(ValueError, match="dt must be a positive neural step"):
         evaluate_run(fitted, seeds=1, dt=0)
+    for bad in (0, -5.0, float("nan"), "long"):
+        with pytest.raises(ValueError, match="seconds must be a positive length of BOLD in s"):
+            evaluate_run(tmp_path / "no_such_run", seconds=bad)
 
 
 def test_another_cohort_is_simulated_at_its_own_tr(fitted, tmp_path):

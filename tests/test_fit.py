@@ -209,7 +209,7 @@ def test_load_fitted_reproduces_the_runs_simulated_fc(fitted):
 
 def test_evaluate_and_simulate_scripts(fitted):
     for script, args, made in (
-            ("evaluate.py", ["checkpoint=last.pt", "seeds=1"], "evaluation.json"),
+            ("evaluate.py", ["checkpoint=last.pt"], "evaluation.json"),
             ("simulate.py", ["seconds=20", "seed=3"], "simulated_bold.npz")):
         res = subprocess.run([sys.executable, str(ROOT / "scripts" / script), f"run={fitted}",
                               *args], capture_output=True, text=True, timeout=600)
@@ -221,6 +221,11 @@ def test_evaluate_and_simulate_scripts(fitted):
     for sid, s in ev["subjects"].items():  # the same baselines as the run's
         for k in ("sc_fc_r", "log_sc_fc_r", "group_fc_r", "own_fc_r", "own_fcd_ks"):
             assert s[k] == pytest.approx(held_out[sid][k], abs=1e-12)
+        # and the run's scores: its evaluation's length (trainer.eval_seconds=80, not the
+        # 142-s held-out part), seeds and FCD pieces
+        for k in ("fc_similarity", "fcd_ks"):
+            assert s[k] == pytest.approx(held_out[sid][k], abs=1e-5)
+    assert ev["seconds"] == 80.0 and ev["seeds"] == 1
     assert -1 <= ev["mean"]["fc_similarity"] <= 1 and 0 <= ev["mean"]["fcd_ks"] <= 1
     sim = np.load(fitted / "simulated_bold.npz")
     assert sim["bold"].shape == (2, 10, 80) and float(sim["tr"]) == 2.0

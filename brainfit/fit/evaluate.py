@@ -44,7 +44,8 @@ log = logging.getLogger("brainfit.evaluate")
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any = None,
-                 seeds: int = 5, dt: float | None = None) -> dict[str, Any]:
+                 seeds: int | None = None, dt: float | None = None,
+                 seconds: float | None = None) -> dict[str, Any]:
     """Held-out FC similarity (raw, Fisher), FCD KS and the baselines per subject.
 
     Without ``data_cfg`` the run's own cohort is loaded, checked against the checksums in the
@@ -57,25 +58,39 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     the simulation sampled at that cohort's TR. The FCD KS distance is left out (with a warning)
     when the sessions are shorter than two FCD windows.
 
+    What is simulated is what the run scored (``metrics.json``): each realisation as long as the
+    run's evaluation (``trainer.eval_seconds``, else its held-out length; for another cohort at
+    least as long as its sessions), its FCD cut into pieces as long as the scored sessions, the
+    run's seeds; so the run's own cohort, checkpoint ``last.pt`` and the defaults give the
+    run's scores again.
+
     Args:
         run_dir: the fit's output directory.
         checkpoint: a file in its ``checkpoints/`` (``last.pt`` or ``best.pt``).
         data_cfg: another cohort's data config (a ``conf/data`` node), or None.
-        seeds: noise realisations averaged, >= 1.
+        seeds: noise realisations averaged, >= 1 (None: the run's ``trainer.eval_seeds``).
         dt: neural step in ms (None: the run's evaluation step).
+        seconds: BOLD simulated per realisation, s (None: as long as the run's evaluation, and
+            for another cohort at least as long as its sessions).
 
     Raises:
-        ValueError: seeds < 1 or dt <= 0 (checked before anything is loaded), the run's data
+        ValueError: seeds < 1, dt <= 0 or seconds <= 0 (checked before anything is loaded), the
+            run's data
             changed since the fit, a cohort without BOLD or with several TRs.
         FileNotFoundError: no such checkpoint.
     """
-    seeds = check_seeds(seeds)
-    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive neural step in ms (or null: the run's), got "
-                         f"{dt!r}")
+    if seeds is not None:
+        seeds = check_seeds(seeds)
+    for name, value, what in (("dt", dt, "neural step in ms"),
+                              ("seconds", seconds, "length of BOLD in s")):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
+                                      and value > 0):
+            raise ValueError(f"{name} must be a positive {what} (or null: the run's), got "
+                             f"{value!r}")
     path = Path(run_dir) / "checkpoints" / checkpoint
     model = load_fitted(path)
     cfg = model.config
+    seeds = check_seeds(cfg["trainer"]["eval_seeds"]) if seeds is None else seeds
     own = data_cfg is None
     cohort: Cohort = instantiate(cfg["data"] if own else data_cfg)
     train = None
@@ -103,9 +118,15 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
                     "TR = %g s), shorter than two FCD windows of the run's loss (fcd_window = "
                     "%g s plus fcd_step = %g s)", cohort.name or "the cohort", T, T * tr, tr,
                     window, step)
+    if seconds is None:  # the run's evaluation; another cohort's sessions at the least
+        n_sim = model.meta["n_eval_volumes"] if own else max(T, int(round(
+            model.meta["n_eval_volumes"] * model.meta["tr"] / tr)))
+    else:
+        n_sim = max(1, int(round(seconds / tr)))
     ev = Evaluator(Targets(fc=fc, fcd=fcd), tr, window, step, seeds,
-                   first_seed=model.meta.get("eval_seed", 0))(
-        lambda seed: model.simulate(n_volumes=T, seed=seed, dt=dt, tr=tr, filter_kwargs=filt))
+                   first_seed=model.meta.get("eval_seed", 0), fcd_segment=T)(
+        lambda seed: model.simulate(n_volumes=n_sim, seed=seed, dt=dt, tr=tr,
+                                    filter_kwargs=filt))
     acc = {sid: {k: float(v[i]) for k, v in ev.scores.items()}
            for i, sid in enumerate(model.subject_ids)}
     base = sc_fc_baseline(cohort)
@@ -117,7 +138,8 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     mean = {k: float(np.mean([s[k] for s in acc.values() if k in s]))
             for k in next(iter(acc.values()))}
     return {"checkpoint": str(path), "cohort": cohort.name or "other", "own_cohort": own, "tr": tr,
-            "seeds": seeds, "subjects": acc, "mean": mean, "sc_fc_baseline_mean": base.mean()}
+            "seeds": seeds, "seconds": n_sim * tr, "subjects": acc, "mean": mean,
+            "sc_fc_baseline_mean": base.mean()}
 
 
 def check_seeds(seeds: Any) -> int:
@@ -204,7 +226,7 @@ def simulate_run(run_dir: str | Path, checkpoint: str = "last.pt", seconds: floa
     if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds)
                                     and seconds > 0):
         raise ValueError(f"seconds must be a positive length of BOLD in s (or null: the run's "
-                         f"held-out length), got {seconds!r}")
+                         f"evaluation length), got {seconds!r}")
     model: FittedModel = load_fitted(Path(run_dir) / "checkpoints" / checkpoint)
     tr = model.meta["tr"]
     n = None if seconds is None else max(1, int(round(float(seconds) / tr)))

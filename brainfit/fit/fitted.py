@@ -50,7 +50,8 @@ class FittedModel:
         """Simulated BOLD (B, T, N): every element, or the best per subject.
 
         Args:
-            n_volumes: default: the run's held-out length.
+            n_volumes: default: the run's evaluation length (``trainer.eval_seconds``, else its
+                held-out length).
             seed: noise seed (default: the run's first evaluation seed, so the FC of the result
                 is the one in the run's ``simulated_fc.npz``).
             dt: neural step in ms (default: the run's evaluation step).
