@@ -96,7 +96,8 @@ def test_the_default_job_fits_hopf_effective_connectivity_on_the_linearised_fc()
     assert cfg.model.name == "hopf" and cfg.trainer.linearized
     assert cfg.bold._target_ == "brainfit.bold.IdentityBold"
     assert dict(cfg.loss.weights) == {"fc_corr": 1.0, "fc_mse": 5.0, "acf": 1.0}
-    assert cfg.model.params.omega.trainable and cfg.model.params.omega.scope == "regional"
+    assert cfg.model.params.omega.trainable and cfg.model.params.omega.scope == \
+        cfg.model.params.a.scope == "subject_regional"  # each subject's own dynamics
     assert cfg.model.params.W.scope == "subject_edge" and cfg.model.params.a.high < 0
     assert OmegaConf.to_container(_compose(["experiment=hopf_gec"])) == \
         OmegaConf.to_container(cfg)
