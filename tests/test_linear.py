@@ -329,3 +329,30 @@ def test_a_network_past_its_bifurcation_has_no_linearised_fc():
             torch.tensor(1e-2, dtype=torch.float64))
     with pytest.raises(SimulationDiverged, match=r"unstable.*batch element\(s\) \[0\].*a.high"):
         linearized_fc(BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N)), 2.0)
+
+
+def test_each_subjects_own_regional_parameters_give_its_own_linearised_statistics():
+    """``a`` and ``omega`` of scope ``subject_regional`` (the default hopf fit): in a batch, each
+    element's FC and autocorrelations are those of its network alone."""
+    g = torch.Generator().manual_seed(3)
+    W = torch.rand(N, N, generator=g, dtype=torch.float64)
+    W.fill_diagonal_(0)
+    a = -2e-5 * (1 + torch.rand(2, N, generator=g, dtype=torch.float64))
+    omega = 3.1416e-4 * (1 + torch.rand(2, N, generator=g, dtype=torch.float64))
+
+    def simulator(batch, a, omega):
+        model = create64("hopf", n_regions=N, n_batch=batch, params={
+            "a": {"value": a, "scope": "subject_regional"}, "gamma": 1e-3,
+            "omega": {"value": omega, "scope": "subject_regional"}})
+        noise = create_noise("white", model.state_names, sigma=1e-3).double()
+        net = BrainNetwork(model, W, None, coupling=create_coupling(
+            "diffusive", n_regions=N).double(), noise=noise, params={"G": 3e-4},
+            n_batch=batch).double()
+        return BoldSimulator(net, IdentityBold(dt=2.0, n_regions=N))
+
+    fc, acf = linearized_stats(simulator(2, a, omega), 2.0, n_lags=3)
+    for b in range(2):
+        fc_b, acf_b = linearized_stats(simulator(1, a[b:b + 1], omega[b:b + 1]), 2.0, n_lags=3)
+        torch.testing.assert_close(fc[b:b + 1], fc_b, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(acf[b:b + 1], acf_b, rtol=1e-10, atol=1e-12)
+    assert (fc[0] - fc[1]).abs().max() > 1e-3  # the two subjects differ
