@@ -75,8 +75,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
 
     Raises:
         ValueError: seeds < 1, dt <= 0 or seconds <= 0 (checked before anything is loaded), the
-            run's data
-            changed since the fit, a cohort without BOLD or with several TRs.
+            run's data changed since the fit, a cohort without BOLD or with several TRs.
         FileNotFoundError: no such checkpoint.
     """
     if seeds is not None:
