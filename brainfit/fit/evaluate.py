@@ -80,12 +80,8 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     """
     if seeds is not None:
         seeds = check_seeds(seeds)
-    for name, value, what in (("dt", dt, "neural step in ms"),
-                              ("seconds", seconds, "length of BOLD in s")):
-        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
-                                      and value > 0):
-            raise ValueError(f"{name} must be a positive {what} (or null: the run's), got "
-                             f"{value!r}")
+    check_optional_positive(dt, "dt", "neural step in ms")
+    check_optional_positive(seconds, "seconds", "length of BOLD in s")
     path = Path(run_dir) / "checkpoints" / checkpoint
     model = load_fitted(path)
     cfg = model.config
@@ -152,6 +148,17 @@ def check_seeds(seeds: Any) -> int:
         raise ValueError(f"seeds must be a whole number of noise realisations >= 1, got "
                          f"{seeds!r}; e.g. seeds=5")
     return int(seeds)
+
+
+def check_optional_positive(value: Any, name: str, what: str) -> None:
+    """Refuse a setting that is neither None (the run's own) nor a positive finite number.
+
+    Raises:
+        ValueError: naming ``name`` and ``what`` it should be.
+    """
+    if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                  and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive {what} (or null: the run's), got {value!r}")
 
 
 def check_same_data(model: FittedModel, cohort: Cohort) -> None:
@@ -222,10 +229,7 @@ def simulate_run(run_dir: str | Path, checkpoint: str = "last.pt", seconds: floa
     Raises:
         ValueError: ``seconds`` not a positive number of seconds.
     """
-    if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds)
-                                    and seconds > 0):
-        raise ValueError(f"seconds must be a positive length of BOLD in s (or null: the run's "
-                         f"evaluation length), got {seconds!r}")
+    check_optional_positive(seconds, "seconds", "length of BOLD in s")
     model: FittedModel = load_fitted(Path(run_dir) / "checkpoints" / checkpoint)
     tr = model.meta["tr"]
     n = None if seconds is None else max(1, int(round(float(seconds) / tr)))
