@@ -56,11 +56,11 @@ import torch
 from torch import Tensor
 from torch.profiler import record_function
 
+from . import kernels
+
 ENGINES = ("fast", "reference")
 #: largest block of steps
 MAX_BLOCK = 16
-#: gathered values per lagged sum (elements) before it is split into rows
-GATHER_ELEMENTS = 1 << 22
 #: bytes of history a segment's backward may hold
 SEGMENT_BYTES = 64 << 20
 #: longest segment, in steps (finiteness is checked at segment ends)
@@ -144,10 +144,9 @@ class LaggedSum:
 
     ``buf`` (B, C, N, T) is a time-contiguous history; ``off`` (N, N) or (B, N, N) whole-step lags
     (negative to read ahead, as the backward pass does). Each edge reads one contiguous run of k
-    values: the buffer is viewed as overlapping runs of k (``as_strided``, no copy), each edge's
-    run is picked with one ``index_select`` (whose index is fixed: a new block only moves the
-    view), and a batched matrix product sums over sources. Rows are split when the gathered block
-    would exceed :data:`GATHER_ELEMENTS`.
+    values: the custom operator ``brainfit::lagged_sum`` (:mod:`brainfit.kernels`: numba on
+    CPU, Triton on CUDA, tensor ops as its reference) sums them; ``brainfit::lagged_dot`` gives
+    dL/dA from dL/dU.
 
     Args:
         A: weights (N, N) or (B, N, N).
@@ -158,53 +157,34 @@ class LaggedSum:
 
     def __init__(self, A: Tensor, off: Tensor, length: int, batch: int, channels: int) -> None:
         n = A.shape[-1]
-        self.A = A.expand(batch, n, n)
         self.B, self.C, self.N, self.T = batch, channels, n, length
-        off = off.expand(batch, n, n)
-        self.shift = int(off.max())  # start - shift is where the view of runs begins
-        dev = off.device
-        j = torch.arange(n, device=dev)
-        b = torch.arange(batch, device=dev)[:, None, None, None] * channels
-        c = torch.arange(channels, device=dev)[None, :, None, None]
-        # (B, C, N, N): row of the run of edge (i, j) in the view
-        self.rows = ((b + c) * n + j) * length + (self.shift - off).unsqueeze(1)
-        self._chunks: dict[int, list[tuple[slice, Tensor]]] = {}
+        self.A = _shared_batch(A, batch)
+        self.off = _shared_batch(off.to(torch.int64), batch)
+        self.lo, self.hi = int(self.off.min()), int(self.off.max())
 
-    def chunks(self, k: int) -> list[tuple[slice, Tensor]]:
-        """Row blocks ``(rows, index)`` small enough for :data:`GATHER_ELEMENTS` at length k."""
-        if k not in self._chunks:
-            r = max(1, GATHER_ELEMENTS // (self.B * self.C * self.N * k))
-            self._chunks[k] = [(slice(i, min(i + r, self.N)),
-                                self.rows[:, :, i:i + r].reshape(-1))
-                               for i in range(0, self.N, r)]
-        return self._chunks[k]
-
-    def __call__(self, buf: Tensor, start: int, k: int, keep: bool = False
-                 ) -> tuple[Tensor, list[Tensor]]:
-        """The sums (B, C, N, k), and the gathered blocks when ``keep`` (for dL/dA)."""
-        base = start - self.shift
-        if base < 0 or base + self.shift + k > self.T:
+    def _check(self, start: int, k: int) -> None:
+        if start - self.hi < 0 or start + k - 1 - self.lo >= self.T:
             raise IndexError(f"lagged sum reads outside the history ({start}, {k}, {self.T})")
-        flat = buf.reshape(-1)
-        runs = flat.as_strided((flat.numel() - base - k + 1, k), (1, 1),
-                               flat.storage_offset() + base)
-        outs, kept = [], []
-        for rows, index in self.chunks(k):
-            g = runs.index_select(0, index).view(self.B, self.C, -1, self.N, k)
-            a = self.A[:, None, rows, None, :]  # (B, 1, r, 1, N)
-            outs.append(torch.matmul(a, g).squeeze(-2))  # (B, C, r, k)
-            if keep:
-                kept.append(g)
-        return (outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)), kept
 
-    def weight_grad(self, gU: Tensor, kept: list[Tensor]) -> Tensor:
-        """dL/dA (B, N, N) from dL/dU (B, C, N, k) and the blocks kept by ``__call__``."""
-        parts, i0 = [], 0
-        for g in kept:
-            r = g.shape[2]
-            parts.append(torch.einsum("bcik,bcijk->bij", gU[:, :, i0:i0 + r], g))
-            i0 += r
-        return torch.cat(parts, dim=1)
+    def __call__(self, buf: Tensor, start: int, k: int) -> Tensor:
+        """The sums (B, C, N, k) of the runs that start ``k`` steps at ``start``."""
+        self._check(start, k)
+        return kernels.lagged_sum(buf, self.A, self.off, start, k)
+
+    def weight_grad(self, gU: Tensor, buf: Tensor, start: int) -> Tensor:
+        """dL/dA (B, N, N) from dL/dU (B, C, N, k) of the sums ``__call__(buf, start, k)``."""
+        self._check(start, gU.shape[-1])
+        return kernels.lagged_dot(gU, buf, self.off, start)
+
+
+def _shared_batch(t: Tensor, batch: int) -> Tensor:
+    """``t`` as (B, N, N), or as (1, N, N) where every batch element shares it (a broadcast
+    view), contiguous."""
+    if t.dim() == 2:
+        return t.unsqueeze(0).contiguous()
+    if t.shape[0] == 1 or t.stride(0) == 0:
+        return t[:1].contiguous()
+    return t.expand(batch, *t.shape[-2:]).contiguous()
 
 
 # ------------------------------------------------------------------------------------- the plan
@@ -456,7 +436,7 @@ class Plan:
                 U = None
                 if buf is not None:
                     with record_function("brainfit.gather"):
-                        U = _lagged(sums, buf, L + s, k)[0]
+                        U = _lagged(sums, buf, L + s, k)
                 xi = None
                 if self.stream is not None:
                     with record_function("brainfit.noise"):
@@ -500,15 +480,13 @@ class Plan:
         return out
 
 
-def _lagged(sums: list[LaggedSum], buf: Tensor, start: int, k: int, keep: bool = False
-            ) -> tuple[Tensor, list[list[Tensor]]]:
-    """The sum of the lagged sums (B, C, N, k) and, with ``keep``, each one's gathered blocks."""
-    total, kept = None, []
+def _lagged(sums: list[LaggedSum], buf: Tensor, start: int, k: int) -> Tensor:
+    """The sum of the lagged sums (B, C, N, k)."""
+    total = None
     for f in sums:
-        u, g = f(buf, start, k, keep)
+        u = f(buf, start, k)
         total = u if total is None else total + u
-        kept.append(g)
-    return total, kept
+    return total
 
 
 def _compiled(plan: Plan):
@@ -631,12 +609,12 @@ def _backward(ctx, g_rec, g_x, g_hist, g_eta):
     want = [bool(need[3 + nw + m]) for m in range(len(values))]
     g_values: list[Tensor | None] = [None] * len(values)
     for (s, k), (xs, es) in zip(reversed(plan.blocks(n)), reversed(starts)):
-        U, kept, win = None, None, None
+        U, win = None, None
         if d is not None:
             # the gradient reaching P at this block's new steps t0+s+1 .. t0+s+k through the
             # long edges comes from later steps only (their lags are >= K - 1): read it from gU
-            gP[..., L + 1 + s:L + 1 + s + k] += _lagged(back_sums, gU, L + 1 + s, k)[0]
-            U, kept = _lagged(fwd_sums, buf, L + s, k, keep=any(want_w))
+            gP[..., L + 1 + s:L + 1 + s + k] += _lagged(back_sums, gU, L + 1 + s, k)
+            U = _lagged(fwd_sums, buf, L + s, k)
             if short is not None:
                 win = plan.window(buf, L + s)
         with torch.enable_grad():
@@ -670,7 +648,7 @@ def _backward(ctx, g_rec, g_x, g_hist, g_eta):
             gU[..., L + s:L + s + k] = gUb
             for m, gw in enumerate(g_weights):
                 if gw is not None:
-                    gw += fwd_sums[m].weight_grad(gUb, kept[m]) * d.long[m]
+                    gw += fwd_sums[m].weight_grad(gUb, buf, L + s) * d.long[m]
         if wl is not None:
             g = grads.pop(0)
             if g is not None:  # short edges reaching back before the block
@@ -687,7 +665,7 @@ def _backward(ctx, g_rec, g_x, g_hist, g_eta):
                     g_values[m] = g if g_values[m] is None else g_values[m] + g
     g_hist0 = None
     if d is not None and need[1]:
-        gP[..., :L + 1] += _lagged(back_sums, gU, 0, L + 1)[0]
+        gP[..., :L + 1] += _lagged(back_sums, gU, 0, L + 1)
         g_hist0 = gP[..., :L + 1]
     return (gx if need[0] else None, g_hist0, geta if need[2] else None, *g_weights,
             *g_values)
