@@ -5,13 +5,14 @@ Two operators (``torch.library.custom_op``), both over a time-contiguous history
 
 ``brainfit::lagged_sum(buf, A, off, start, k)`` -> (B, C, N, k)
 
-.. math:: \mathrm{out}_{b,c,i,t} = \sum_j A_{b,i,j}\, \mathrm{buf}_{b,c,j,\;start + t - off_{b,i,j}},
-   \qquad t = 0..k-1
+.. math:: \mathrm{out}_{b,c,i,t} = \sum_j A_{b,i,j}\,
+   \mathrm{buf}_{b,c,j,\;start + t - off_{b,i,j}}, \qquad t = 0..k-1
 
 ``brainfit::lagged_dot(g, buf, off, start)`` -> (B, N, N), the per-edge dot product that is the
 gradient of ``lagged_sum`` with respect to ``A``:
 
-.. math:: \mathrm{out}_{b,i,j} = \sum_{c,t} g_{b,c,i,t}\, \mathrm{buf}_{b,c,j,\;start + t - off_{b,i,j}}
+.. math:: \mathrm{out}_{b,i,j} = \sum_{c,t} g_{b,c,i,t}\,
+   \mathrm{buf}_{b,c,j,\;start + t - off_{b,i,j}}
 
 ``A`` (and ``off``) may have a batch of 1, shared by every batch element. Every read must lie in
 the history: ``0 <= start - off`` and ``start + k - 1 - off < T`` for every edge with a nonzero
