@@ -44,7 +44,7 @@ Modes (one per run):
   the same on ``data=hcp`` (TR 0.72 s: more autocorrelation lags), ``hopf_sim`` = the
   simulated Hopf fit (``trainer=default bold=friston2003 loss=fc_fcd model.noise.sigma=6.3e-4``,
   the default before it),
-  ``jansen_rit``, ``wc_hcp`` = ``model=wilson_cowan data=hcp``,
+  ``jansen_rit``, ``wc_hcp`` = ``model=wilson_cowan data=hcp``, ``wong_wang_ei``,
   ``dmf`` = ``experiment=deco2014_dmf``), run with ``trainer.epochs=1`` (``--epoch-count``) and,
   so that evaluation does not dominate, ``trainer.eval_seeds=1 trainer.eval_seconds=30``. The
   job runs in a subprocess that wraps ``Trainer.step`` / ``Trainer.evaluate`` with timers, so
@@ -59,6 +59,11 @@ Modes (one per run):
   ``brainfit.local``, ``brainfit.noise``, ``brainfit.bold``, ``brainfit.backward``), plus the
   unlabelled rest of the forward and backward passes and the operators that take the most time.
   Labels the tree does not emit count 0 (and are listed as missing).
+- ``--kernels``: the lagged-sum operators alone (``brainfit.kernels``: ``lagged_sum`` and its
+  weight gradient ``lagged_dot``), native (numba on CPU, Triton on CUDA) against their tensor-op
+  reference, per block of ``--kernel-block`` steps on a history with lags up to
+  ``--kernel-max-lag``, for ``--kernel-batch`` sizes, with one lag table shared by the batch and
+  one per element: us per call (dispatch included) and ns per edge-step.
 - ``--long``: BOLD of 80 regions at dt = 0.1 ms for ``--long-seconds`` (default 300 s) under
   ``torch.no_grad()`` in chunks, resident memory per chunk: the peak must not grow with the length.
 - ``--memory``: forward + backward peak memory of a BOLD run (default 60 s) with full
@@ -80,6 +85,7 @@ Examples::
     python scripts/bench.py --epochs --epoch-jobs default wc_hcp --epoch-engine reference fast \\
         --epoch-overrides trainer.sim_seconds=90
     python scripts/bench.py --phases --engine reference fast
+    python scripts/bench.py --kernels --threads 1
     python scripts/bench.py --long --long-seconds 30 300
     python scripts/bench.py --memory --memory-seconds 60 --memory-dt 1.0
     PYTHONPATH=/path/to/old/checkout python scripts/bench.py ...   # measure another tree
@@ -122,6 +128,7 @@ EPOCH_JOBS = {
     "hopf_sim": SIMULATED,
     "jansen_rit": ("model=jansen_rit",),
     "wc_hcp": ("model=wilson_cowan", "data=hcp"),
+    "wong_wang_ei": ("model=wong_wang_ei",),
     "dmf": ("experiment=deco2014_dmf",),
 }
 PHASE_LABELS = (("gather", "brainfit.gather"), ("model/local", "brainfit.local"),
@@ -941,8 +948,50 @@ def run_memory(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def run_kernels(spec: dict[str, Any]) -> dict[str, Any]:
+    """The lagged-sum operators alone (``brainfit.kernels``): native vs reference, per block."""
+    torch, dtype, device = _torch_setup(spec)
+    from brainfit import kernels
+
+    B, N, k, L = spec["batch"], spec["regions"], spec["block"], spec["max_lag"]
+    g = torch.Generator().manual_seed(spec["seed"])
+    n_blocks = spec["blocks"]
+    T = L + 1 + n_blocks * k
+    buf = torch.randn(B, 1, N, T, generator=g).to(device, dtype)
+    nb = B if spec["sc"] == "per-element" else 1
+    A = torch.rand(nb, N, N, generator=g).to(device, dtype)
+    off = torch.randint(k - 1, L + 1, (nb, N, N), generator=g).to(device)
+    gU = torch.randn(B, 1, N, k, generator=g).to(device, dtype)
+    out = {"kind": "kernels", "batch": B, "regions": N, "block": k, "max_lag": L,
+           "sc": spec["sc"], "backend": kernels.backend(device)}
+    for impl in ("native", "reference"):
+        ctx = kernels.reference() if impl == "reference" else torch.no_grad()
+        with ctx, torch.no_grad():
+            for op in ("lagged_sum", "lagged_dot"):
+                def call(s, op=op):
+                    if op == "lagged_sum":
+                        return kernels.lagged_sum(buf, A, off, L + s * k, k)
+                    return kernels.lagged_dot(gU, buf, off, L + s * k)
+
+                for s in range(min(3, n_blocks)):  # warm-up (numba compiles, Triton JITs)
+                    call(s)
+                runs = []
+                for _ in range(spec["repeats"]):
+                    _sync(torch, device)
+                    t0 = time.perf_counter()
+                    for s in range(n_blocks):
+                        call(s)
+                    _sync(torch, device)
+                    runs.append((time.perf_counter() - t0) / n_blocks)
+                t = median(runs)
+                out[f"{impl}_{op}_us_per_block"] = t * 1e6
+                out[f"{impl}_{op}_ns_per_edge_step"] = t / (B * N * N * k) * 1e9
+    return out
+
+
 RUNNERS = {"speed": run_speed, "phases": run_phases, "vs_brainfit": run_vs_brainfit,
-           "neurolib": run_neurolib, "epoch": run_epoch, "long": run_long, "memory": run_memory}
+           "neurolib": run_neurolib, "epoch": run_epoch, "long": run_long, "memory": run_memory,
+           "kernels": run_kernels}
 
 
 def child_main(spec_json: str) -> int:
@@ -1554,6 +1603,36 @@ def main_phases(args: argparse.Namespace, tree: Path) -> list[dict[str, Any]]:
     return results
 
 
+def main_kernels(args: argparse.Namespace, tree: Path) -> list[dict[str, Any]]:
+    results, rows = [], []
+    for sc in args.kernel_sc:
+        for B in args.kernel_batch:
+            spec = {**common_spec(args, tree), "kind": "kernels", "batch": B,
+                    "regions": args.kernel_regions, "block": args.kernel_block,
+                    "max_lag": args.kernel_max_lag, "blocks": args.kernel_blocks, "sc": sc}
+            note(f"kernels: B={B} N={args.kernel_regions} k={args.kernel_block} lags {sc}")
+            r = launch(spec, args.timeout, args.max_rss_mib, tree=tree)
+            results.append(r)
+            if "error" in r:
+                emit(_err(r, 300))
+                continue
+            for op in ("lagged_sum", "lagged_dot"):
+                nat, ref = r[f"native_{op}_us_per_block"], r[f"reference_{op}_us_per_block"]
+                rows.append([op, sc, str(B), r["backend"], f"{nat:.1f}", f"{ref:.1f}",
+                             f"{nat / args.kernel_block:.2f}",
+                             f"{r[f'native_{op}_ns_per_edge_step']:.3f}",
+                             f"{r[f'reference_{op}_ns_per_edge_step']:.3f}", _ratio(ref, nat)])
+    emit(f"\n### The lagged-sum operators: {args.kernel_regions} regions, every edge, blocks of "
+         f"k = {args.kernel_block} steps, lags {args.kernel_block - 1}..{args.kernel_max_lag}\n")
+    md_table(rows, ["operator", "lags and weights", "B", "native", "native us/block",
+                    "reference us/block", "native us/step", "native ns/edge-step",
+                    "reference ns/edge-step", "speed-up"], left=4)
+    emit("\nPer call of the operator (``torch.ops.brainfit``), its dispatch included; median of "
+         "--repeats passes over --kernel-blocks consecutive blocks. 'shared': one weight and "
+         "lag table for the batch (a batch of 1, broadcast); 'per-element': one per element.")
+    return results
+
+
 # -- --long and --memory --------------------------------------------------------------------------
 
 
@@ -1670,6 +1749,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="a long no_grad BOLD simulation: memory must stay flat")
     ex.add_argument("--memory", action="store_true",
                     help="forward+backward memory with and without checkpoint=True")
+    ex.add_argument("--kernels", action="store_true",
+                    help="the lagged-sum operators alone: native (numba / Triton) vs reference")
     ex.add_argument("--scale", action="store_true",
                     help="one epoch of the simulated Hopf fit of a synthetic --scale-subjects "
                          "cohort on 1..K processes (torchrun) and with trainer.batch_subjects: "
@@ -1779,7 +1860,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="brainfit's scheme (neurolib uses Euler)")
     c = p.add_argument_group("(c) --epochs")
     c.add_argument("--epoch-jobs", nargs="+", choices=list(EPOCH_JOBS), default=list(EPOCH_JOBS),
-                   help="default: the default fit; jansen_rit: model=jansen_rit; wc_hcp: "
+                   help="default: the default fit; jansen_rit: model=jansen_rit; wong_wang_ei: "
+                        "model=wong_wang_ei; wc_hcp: "
                         "model=wilson_cowan data=hcp; dmf: experiment=deco2014_dmf")
     c.add_argument("--epoch-engine", nargs="+", choices=ENGINES, default=["default"],
                    help="trainer.engine=... variants (default: no override)")
@@ -1809,6 +1891,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--phase-regions", type=positive_int, default=80, help="N")
     d.add_argument("--phase-steps", type=positive_int, default=1000,
                    help="steps profiled (whole BOLD steps for BOLD benches)")
+    kn = p.add_argument_group("--kernels")
+    kn.add_argument("--kernel-batch", nargs="+", type=positive_int, default=[1, 16, 64],
+                    help="B")
+    kn.add_argument("--kernel-regions", type=positive_int, default=80, help="N")
+    kn.add_argument("--kernel-block", type=positive_int, default=16, help="k, steps per call")
+    kn.add_argument("--kernel-max-lag", type=positive_int, default=120, help="longest lag")
+    kn.add_argument("--kernel-blocks", type=positive_int, default=100, help="calls per pass")
+    kn.add_argument("--kernel-sc", nargs="+", choices=("shared", "per-element"),
+                    default=["shared", "per-element"], help="lag and weight tables")
     lg = p.add_argument_group("--long")
     lg.add_argument("--long-seconds", nargs="+", type=positive_float, default=[300.0],
                     help="simulated seconds; several values run one after the other, each in "
@@ -1854,7 +1945,8 @@ def main(argv: list[str] | None = None) -> int:
     tree = resolve_tree(args)
     info = machine_info(args, tree)
     what = ("vs-neurolib" if args.vs_neurolib else "epochs" if args.epochs else
-            "phases" if args.phases else "long" if args.long else "memory" if args.memory
+            "phases" if args.phases else "kernels" if args.kernels else "long" if args.long
+            else "memory" if args.memory
             else "scale" if args.scale else "grid")
     emit(f"## brainfit benchmark: {what}\n")
     emit(f"tree {info['tree']} ({info.get('commit', 'no git')}) | torch {info['torch']} | "
@@ -1862,6 +1954,7 @@ def main(argv: list[str] | None = None) -> int:
          f"threads {info['threads']} | {info['dtype']} | python {info['python']} | "
          f"{info['date']}")
     runner = {"vs-neurolib": main_vs_neurolib, "epochs": main_epochs, "phases": main_phases,
+              "kernels": main_kernels,
               "long": main_long, "memory": main_memory, "scale": main_scale,
               "grid": main_grid}[what]
     results = runner(args, tree)
