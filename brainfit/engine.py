@@ -57,6 +57,7 @@ from torch import Tensor
 from torch.profiler import record_function
 
 from . import kernels
+from .runtime import Interrupted
 
 ENGINES = ("fast", "reference")
 #: largest block of steps
@@ -364,6 +365,8 @@ class Plan:
             try:
                 return self._compiled(*args)
             except Exception as err:  # no C++ compiler, an unsupported operation, ...
+                if _interrupted(err):  # a signal during compilation stops the run
+                    raise
                 warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); the fast "
                               f"engine continues without compiling", stacklevel=2)
                 self.compile = self.net.compile = False
@@ -487,6 +490,19 @@ def _lagged(sums: list[LaggedSum], buf: Tensor, start: int, k: int) -> Tensor:
         u = f(buf, start, k)
         total = u if total is None else total + u
     return total
+
+
+def _interrupted(err: BaseException) -> bool:
+    """Whether ``err`` is, or was raised from, an interrupt (SIGINT, SIGTERM: the fit's
+    :class:`~brainfit.runtime.Interrupted`), which the compiler may have wrapped in its own
+    error."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, (Interrupted, KeyboardInterrupt, SystemExit)):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _compiled(plan: Plan):

@@ -13,6 +13,7 @@ from brainfit.coupling import COUPLINGS
 from brainfit.integrate import INTEGRATORS
 from brainfit.network import BrainNetwork
 from brainfit.noise import OrnsteinUhlenbeckNoise, WhiteNoise
+from brainfit.runtime import Interrupted
 from brainfit.stimulus import Stimulus
 
 F64 = torch.float64
@@ -330,3 +331,27 @@ def test_a_failing_compilation_falls_back_to_eager(monkeypatch):
     assert net.compile is False
     for k in eager:
         torch.testing.assert_close(out[k], eager[k], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["raised", "wrapped by the compiler"])
+@pytest.mark.parametrize("signal_error", [KeyboardInterrupt, Interrupted])
+def test_an_interrupt_during_compilation_stops_the_run(monkeypatch, signal_error, wrapped):
+    """SIGINT / SIGTERM (the fit's Interrupted) while torch.compile works is not a failed
+    compilation to fall back from: it stops the run, even wrapped in the compiler's own error."""
+    def interrupted(plan):
+        def fn(*args):
+            if not wrapped:
+                raise signal_error(15)
+            try:
+                raise signal_error(15)
+            except BaseException as err:
+                raise RuntimeError("BackendCompilerFailed") from err
+        return fn
+
+    monkeypatch.setattr(engine, "_compiled", interrupted)
+    net = _network("hopf", "diffusive", "heun", "whole", "white", "fast")
+    net.compile = True
+    with pytest.raises((signal_error, RuntimeError)) as info:
+        _run(net, 0.1)
+    assert engine._interrupted(info.value)
+    assert net.compile is True
