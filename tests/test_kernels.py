@@ -209,3 +209,29 @@ def test_the_cuda_operators_equal_the_reference(dtype):
                                rtol=tol, atol=tol)
     if dtype == F64:
         torch.library.opcheck(torch.ops.brainfit.lagged_sum.default, (buf, A, off, start, k))
+
+
+@needs_numba
+def test_the_kernels_leave_torchs_thread_count_alone():
+    """numba's OpenMP pool, started by the first parallel kernel of a process, resets the
+    OpenMP thread count torch reads as its own; the kernels put it back (a fresh process)."""
+    script = textwrap.dedent("""
+        import torch
+        from brainfit import kernels
+        from test_kernels import _problem
+        seen = []
+        for n in (1, 2, 1):
+            torch.set_num_threads(n)
+            buf, A, off, start, k = _problem(dtype=torch.float32)
+            kernels.lagged_sum(buf, A, off, start, k)
+            kernels.lagged_dot(torch.ones(3, 2, 7, k), buf, off, start)
+            seen.append(torch.get_num_threads())
+        print(seen)
+    """)
+    tests = Path(__file__).parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests), str(tests.parent),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[1, 2, 1]"

@@ -91,12 +91,21 @@ def _kernels():
 _threads = {"n": None}
 
 
-def _set_threads() -> None:
+def _launch(kernel, *args):
+    """Call a kernel with ``torch.get_num_threads()`` threads (at most numba's limit), leaving
+    torch's own thread count as it was: numba's OpenMP pool, started by the first parallel call,
+    resets the process's OpenMP thread count, which torch reads as its own."""
     numba = _numba()
-    n = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-    if _threads["n"] != n:
-        numba.set_num_threads(n)
-        _threads["n"] = n
+    n = torch.get_num_threads()
+    m = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    if _threads["n"] != m:
+        numba.set_num_threads(m)
+        _threads["n"] = m
+    try:
+        return kernel(*args)
+    finally:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
 
 
 def _raise_if(bad: int, what: str, start: int, k: int, T: int) -> None:
@@ -110,9 +119,8 @@ def lagged_sum(buf: Tensor, A: Tensor, off: Tensor, start: int, k: int) -> Tenso
     """buf (B, C, N, T) contiguous, A and off (B or 1, N, N) contiguous -> (B, C, N, k)."""
     B, C, N, T = buf.shape
     out = buf.new_empty(B, C, N, k)
-    _set_threads()
-    bad = _kernels()[0](buf.detach().numpy(), A.detach().to(buf.dtype).numpy(),
-                        off.to(torch.int64).numpy(), int(start), int(k), out.numpy())
+    bad = _launch(_kernels()[0], buf.detach().numpy(), A.detach().to(buf.dtype).numpy(),
+                  off.to(torch.int64).numpy(), int(start), int(k), out.numpy())
     _raise_if(bad, "lagged_sum", start, k, T)
     return out
 
@@ -121,8 +129,7 @@ def lagged_dot(g: Tensor, buf: Tensor, off: Tensor, start: int) -> Tensor:
     """g (B, C, N, k), buf (B, C, N, T) contiguous, off (B or 1, N, N) -> (B, N, N)."""
     B, C, N, T = buf.shape
     out = buf.new_empty(B, N, N)
-    _set_threads()
-    bad = _kernels()[1](g.detach().to(buf.dtype).numpy(), buf.detach().numpy(),
-                        off.to(torch.int64).numpy(), int(start), out.numpy())
+    bad = _launch(_kernels()[1], g.detach().to(buf.dtype).numpy(), buf.detach().numpy(),
+                  off.to(torch.int64).numpy(), int(start), out.numpy())
     _raise_if(bad, "lagged_dot", start, g.shape[-1], T)
     return out
