@@ -207,6 +207,24 @@ class _Short:
         return torch.cat([a.gather(-1, sel) * v for a, sel, v in
                           zip(A, self.select, self.valid)], dim=-1)
 
+    def matrix(self, w: Tensor, block_len: int) -> Tensor:
+        """The short edges' weights ``w`` (B, N, E) as a sparse CSR matrix over the flattened
+        window, padding left out: row (b, c, i), column ``src`` at j = 0. Step j of a block
+        multiplies it with the window's values from j on (:meth:`Plan._local`), one sparse
+        matrix-vector product instead of a padded gather, product and sum (forward passes
+        without a graph)."""
+        B, N, E = w.shape
+        rows = self.src.numel() // E
+        vals = w.detach().unsqueeze(1).expand(B, rows // (B * N), N, E).reshape(-1)
+        keep = vals != 0
+        crow = torch.zeros(rows + 1, dtype=torch.int64, device=w.device)
+        crow[1:] = keep.view(rows, E).sum(1).cumsum(0)
+        cols = rows * (self.span + block_len) - block_len + 1
+        with warnings.catch_warnings():  # "CSR support is in beta": the product is what we use
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(crow, self.src[keep], vals[keep], (rows, cols),
+                                           check_invariants=False)
+
 
 @dataclass
 class _Delays:
@@ -251,6 +269,7 @@ class Plan:
         self.block_len = MAX_BLOCK
         self._compiled = None
         self.compile = bool(getattr(net, "compile", False))
+        self._csr: Tensor | None = None  # the short edges' weights of the running segment
 
     # -- parameters ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -370,14 +389,19 @@ class Plan:
                 warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); the fast "
                               f"engine continues without compiling", stacklevel=2)
                 self.compile = self.net.compile = False
+        if self._csr is not None and win is not None and not torch.is_grad_enabled():
+            args = (*args[:-1], self._csr)  # eager and without a graph: the sparse short sum
         return self._local(*args)
 
     def _local(self, x, U, xi, F, eta, values, k, win, w_short):
         self.install(values)
         short = self.delays.short if win is not None else None
+        sparse = w_short is not None and w_short.layout == torch.sparse_csr
         if short is not None:  # the window grows by the block's own sent values
             win = torch.cat([win, win.new_zeros(*win.shape[:3], self.block_len)], dim=-1)
-            w_short = w_short.unsqueeze(1)  # (B, 1, N, E)
+            flat = win.view(-1)
+            if not sparse:
+                w_short = w_short.unsqueeze(1)  # (B, 1, N, E)
         model, coupling, integ, dt = self.model, self.coupling, self.integrator, self.dt
         G = self.net.params["G"]
         W = self.W
@@ -392,8 +416,10 @@ class Plan:
                 dW, eta = self.noise.apply(eta, xi[j], dt, sigma)
             if U is not None:
                 Uj = U[..., j]
-                if short is not None:
-                    sent = win.reshape(-1).index_select(0, short.src + j)
+                if sparse:
+                    Uj = Uj + (w_short @ flat[j:j + w_short.shape[1]]).view(Uj.shape)
+                elif short is not None:
+                    sent = flat[j:].index_select(0, short.src)
                     Uj = Uj + (sent.view(*Uj.shape, -1) * w_short).sum(-1)
                 c = coupling.post(G, Uj, model.coupled_observable(x), strength)
                 x_new = integ.step(lambda s, c=c, u=u: model.derivative(s, c, u), x, dt, dW)
@@ -427,7 +453,9 @@ class Plan:
         """Steps ``t0 .. t0 + n - 1`` without a graph. Returns (records, x, hist, eta) and, with
         ``keep``, the history buffer and the block-start states for the backward pass."""
         L = self.delays.max_lag if self.delays is not None else 0
-        with self.installed(values):
+        if w_short is not None and not torch.is_grad_enabled():
+            self._csr = self.delays.short.matrix(w_short, self.block_len)
+        with self.installed(values), _cleared(self, "_csr"):
             buf = None
             if hist is not None:
                 buf = hist.new_empty(self.B, self.C, self.N, L + 1 + n)
@@ -490,6 +518,15 @@ def _lagged(sums: list[LaggedSum], buf: Tensor, start: int, k: int) -> Tensor:
         u = f(buf, start, k)
         total = u if total is None else total + u
     return total
+
+
+@contextlib.contextmanager
+def _cleared(obj, name: str) -> Iterator[None]:
+    """``obj.name`` set back to None when the block ends."""
+    try:
+        yield
+    finally:
+        setattr(obj, name, None)
 
 
 def _interrupted(err: BaseException) -> bool:
