@@ -61,7 +61,9 @@ def _kernels():
                         acc[t] += a * run[s + t]
         return bad
 
-    @njit(parallel=True, cache=True, nogil=True)
+    # the dot product's sum may be reassociated, so that it vectorises (2x): the order is fixed by
+    # the compiled code, so results stay bitwise the same run to run; no other fast-math flag
+    @njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
     def lagged_dot(g, buf, off, start, out):  # pragma: no cover - compiled
         B, C, N, T = buf.shape
         bad = 0
