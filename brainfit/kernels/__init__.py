@@ -223,14 +223,14 @@ def _transposed_sum(g: Tensor, A: Tensor, off: Tensor, start: int, T: int) -> Te
 
 
 def _reduce_batch(gA: Tensor, like: Tensor) -> Tensor:
-    """dL/dA summed over the batch where A was shared (a batch of one or broadcast)."""
-    return gA.sum(0, keepdim=True).expand_as(like) if like.shape[0] == 1 else gA
+    """dL/dA summed over the batch where A was a batch of one."""
+    return gA.sum(0, keepdim=True) if like.shape[0] == 1 else gA
 
 
-def _sum_setup(ctx, inputs, output):
-    buf, A, off, start, k = inputs
-    ctx.save_for_backward(buf, A, off)
-    ctx.start = start
+def _setup(ctx, inputs, output):
+    """Both operators: three tensors, then ``start``."""
+    ctx.save_for_backward(*inputs[:3])
+    ctx.start = inputs[3]
 
 
 def _sum_backward(ctx, g):
@@ -243,12 +243,6 @@ def _sum_backward(ctx, g):
     return gbuf, gA, None, None, None
 
 
-def _dot_setup(ctx, inputs, output):
-    g, buf, off, start = inputs
-    ctx.save_for_backward(g, buf, off)
-    ctx.start = start
-
-
 def _dot_backward(ctx, gg):
     g, buf, off = ctx.saved_tensors
     g_g = g_buf = None
@@ -259,5 +253,5 @@ def _dot_backward(ctx, gg):
     return g_g, g_buf, None, None
 
 
-lagged_sum.register_autograd(_sum_backward, setup_context=_sum_setup)
-lagged_dot.register_autograd(_dot_backward, setup_context=_dot_setup)
+lagged_sum.register_autograd(_sum_backward, setup_context=_setup)
+lagged_dot.register_autograd(_dot_backward, setup_context=_setup)
