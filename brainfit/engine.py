@@ -11,10 +11,12 @@ coupling sums
 
 .. math:: U_i(t + k) = \sum_j W_{ij}\, P_j(t + k - l_{ij}), \qquad k = 0..K-1
 
-is gathered for the whole block at once from a history ``P`` stored time-contiguous per source
-(each edge reads one contiguous run of K values) and summed by a batched matrix product. The
-*short* edges (lags below K - 1; real connectomes have tracts of a few mm) are summed step by step
-inside the block from a small window of recent values. The K local steps (model, integrator,
+is summed for the whole block at once from a history ``P`` stored time-contiguous per source
+(each edge reads one contiguous run of K values) by the custom operator ``brainfit::lagged_sum``
+(:mod:`brainfit.kernels`: numba on CPU, Triton on CUDA). The *short* edges (lags below K - 1;
+real connectomes have tracts of a few mm) are summed step by step inside the block from a small
+window of recent values (a sparse matrix-vector product a step without a graph, a padded gather
+under autograd). The K local steps (model, integrator,
 noise) are elementwise. K (at most :data:`MAX_BLOCK`) is chosen per simulation by a cost model.
 
 **Noise** comes from a :class:`NoiseStream`: step t's standard normals depend only on the seed and
@@ -27,9 +29,9 @@ runs without a graph and keeps only its inputs; its backward re-runs the segment
 blocks backward in time, rebuilding one block's graph at a time. The gradient reaching a source's
 past values through the long edges is the same weighted sum run backward in time with W
 transposed, ``gP_j(s) = sum_i W_ij gU_i(s + l_ij)``, which by the same argument only needs blocks
-already processed: a gather, never a scatter over the whole buffer (the short edges' part comes
-from each block's own graph). Memory is one segment's history and one
-block's graph, whatever the length of the run.
+already processed: the same operator, never a scatter over the whole buffer; dL/dW is its
+per-edge dot product ``brainfit::lagged_dot`` (the short edges' part comes from each block's own
+graph). Memory is one segment's history and one block's graph, whatever the length of the run.
 
 **Compilation.** With ``compile=True`` the K-step local block is compiled with ``torch.compile``
 (fullgraph): a few tens of seconds once per model and shape, after which a step costs a few
