@@ -421,7 +421,7 @@ class Plan:
                 if sparse:
                     Uj = Uj + (w_short @ flat[j:j + w_short.shape[1]]).view(Uj.shape)
                 elif short is not None:
-                    sent = flat[j:].index_select(0, short.src)
+                    sent = flat.index_select(0, short.src + j)
                     Uj = Uj + (sent.view(*Uj.shape, -1) * w_short).sum(-1)
                 c = coupling.post(G, Uj, model.coupled_observable(x), strength)
                 x_new = integ.step(lambda s, c=c, u=u: model.derivative(s, c, u), x, dt, dW)
