@@ -38,7 +38,13 @@ from torch import Tensor
 from brainfit.simulator import BoldSimulator
 
 #: the checkpoint file format written by :func:`save_atomic`
-FORMAT = "brainfit-checkpoint-1"
+FORMAT = "brainfit-checkpoint-2"
+#: formats no longer read, and why
+RETIRED = {"brainfit-checkpoint-1": (
+    "it was written before the validation part existed: its best.pt was chosen on the held-out "
+    "data it is scored on, and its data checksums are of sessions preprocessed as a whole. Refit "
+    "(python scripts/train.py with the run's .hydra/config.yaml settings) to get a checkpoint "
+    "selected on validation data only")}
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
@@ -121,6 +127,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path} is not a readable checkpoint: it is truncated, corrupted or "
                          f"not a brainfit checkpoint ({_reason(err)}). Use another checkpoint "
                          f"(checkpoints/best.pt or last.pt) or rerun the fit") from err
+    if isinstance(wrapped, dict) and wrapped.get("format") in RETIRED:
+        raise ValueError(f"{path} is a checkpoint this brainfit no longer reads: "
+                         f"{RETIRED[wrapped['format']]}")
     if not isinstance(wrapped, dict) or wrapped.get("format") != FORMAT:
         raise ValueError(f"{path} is not a brainfit checkpoint (format "
                          f"{wrapped.get('format') if isinstance(wrapped, dict) else None!r}, "

@@ -251,7 +251,7 @@ def linearized_stats(simulator: Any, tr: float, bold_filter: Any | None = None,
         kernel = (torch.cos(2 * math.pi * freqs[:, None] * lag_s)
                   * torch.sinc(width[:, None] * lag_s))  # (F, L)
     omega = (2 * math.pi / 1000.0) * freqs  # rad/ms: J is in 1/ms
-    if _same_for_every_region(head) and well_separated(modes[0]):
+    if same_for_every_region(head) and well_separated(modes[0]):
         power_weight = weight[:, None] * head_gain[..., 0].abs().pow(2)  # (F, B)
         cov, lagged = _moments_by_modes(modes, C, sigma, omega, power_weight, kernel)
     else:
@@ -262,7 +262,7 @@ def linearized_stats(simulator: Any, tr: float, bold_filter: Any | None = None,
     return fc, (None if lagged is None else lagged / var[:, None, :])
 
 
-def _same_for_every_region(head: Any) -> bool:
+def same_for_every_region(head: Any) -> bool:
     """Whether the head's transfer function is one per subject, not one per region."""
     return isinstance(head, IdentityBold) or all(
         spec.scope in ("global", "subject") for spec in head.params.specs.values())

@@ -24,21 +24,21 @@ import numpy as np
 import torch
 
 from brainfit import metrics
-from brainfit.fit.build import instantiate
 from brainfit.fit.fitted import load_fitted
-from brainfit.fit.targets import fcd_baseline
+from brainfit.fit.targets import fcd_baseline, load_cohort, run_parts
 
 LAGS = (1, 2, 4, 8, 16)  # volumes
 
 
 def diagnose(run: str, pieces: int = 20, surrogates: int = 10, seed: int = 0,
              lags: tuple[int, ...] = LAGS) -> dict[str, Any]:
-    """The figures above for ``run``'s last checkpoint: ``{subject: {name: value}}``, ``tr``,
-    ``held_out_volumes`` and ``lags``."""
-    m = load_fitted(f"{run}/checkpoints/last.pt")
+    """The figures above for the checkpoint ``run`` hands over (``load_fitted(run)``):
+    ``{subject: {name: value}}``, ``tr``, ``held_out_volumes`` and ``lags``."""
+    m = load_fitted(run)
     cfg = m.config
-    cohort = instantiate(cfg["data"]).select(m.subject_ids)
-    train, test = cohort.split(cfg["trainer"]["train_fraction"])
+    cohort = load_cohort(cfg["data"])[0].select(m.subject_ids)
+    parts = run_parts(cfg, cohort, float(m.meta["tr"]))  # cut as the fit cut it
+    train, test = parts.fit, parts.test
     fitted = train.batch(crop=True).bold.double()
     held = test.batch(crop=True).bold.double()
     T, tr = held.shape[1], float(m.meta["tr"])

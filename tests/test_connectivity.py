@@ -130,7 +130,7 @@ def test_a_fit_of_the_connectivity_is_exported_and_reloaded(tmp_path):
     assert (tmp_path / "figures" / "connectivity.png").is_file()
     history = json.loads((tmp_path / "metrics.json").read_text())
     assert "held_out" in history
-    model = load_fitted(tmp_path / "checkpoints" / "last.pt")
+    model = load_fitted(tmp_path)  # the checkpoint the run hands over and exported
     W = model.simulator.network.coupling_weights.detach()
     best = list(model.best.values())
     np.testing.assert_allclose(W[best].numpy(), fit, rtol=1e-6)
@@ -155,7 +155,7 @@ def test_target_shrinkage_mixes_each_fc_target_with_the_other_subjects_fitted_fc
 
     def data(lam, restarts=2):
         cfg = TrainerConfig(sim_seconds=100.0, progress=False, restarts=restarts,
-                            target_shrinkage=lam)
+                            target_shrinkage=lam, eval_every=0, val_fraction=0.0)
         return FitData.from_cohort(cohort, cfg, objective, dtype=torch.float64)
 
     own = torch.stack([fc(torch.as_tensor(s.bold[:48])) for s in subjects])
@@ -190,7 +190,7 @@ def test_the_fcd_baseline_is_the_ks_distance_to_the_own_fitted_parts_fcd_in_piec
     bolds = {"repeats": np.tile(piece, (5, 1)), "varies": rng.standard_normal((100, 5)) *
              np.linspace(0.2, 3.0, 100)[:, None] ** np.arange(5)}
     cohort = Cohort([Subject(k, weights=W + W.T, bold=b, tr=2.0) for k, b in bolds.items()])
-    cfg = TrainerConfig(sim_seconds=100.0, progress=False)
+    cfg = TrainerConfig(sim_seconds=100.0, progress=False, eval_every=0, val_fraction=0.0)
 
     def baselines(window):
         objective = Objective(weights={"fc_corr": 1.0}, fcd_window=window, fcd_step=2.0)

@@ -83,7 +83,7 @@ def test_a_replaced_bold_file_is_refused_not_scored(fitted, tmp_path):
         b[5, 2] += 0.5
         np.save(bold, b)
         with pytest.raises(ValueError, match=r"data of subject\(s\) \['bold'\] differ from those "
-                                             r".*last.pt was fitted on.*another cohort"):
+                                             r".*\.pt was fitted on.*another cohort"):
             evaluate_run(fitted, seeds=1)
         # on purpose, as another cohort: scored (whole sessions, nothing compared)
         other = _compose(["data=arrays", f"data.weights={bold.parent / 'sc.npy'}",

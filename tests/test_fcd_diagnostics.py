@@ -11,8 +11,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from brainfit import metrics
+from brainfit.data.preprocess import split_sessions
 from brainfit.fit import register_configs, run
-from brainfit.fit.build import instantiate
+from brainfit.fit.targets import load_cohort
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +27,9 @@ def test_the_fcd_diagnostics_of_a_run(tmp_path, monkeypatch, capsys):
     run(cfg, out_dir=tmp_path / "run")
     script = runpy.run_path(str(ROOT / "scripts" / "fcd_diagnostics.py"))
     d = script["diagnose"](str(tmp_path / "run"), pieces=2, surrogates=2)
-    train, test = instantiate(cfg.data).split(0.8)
-    fitted, held = (c.batch(crop=True).bold.double() for c in (train, test))
+    raw, preprocessing = load_cohort(cfg.data)  # cut, then preprocessed part by part
+    parts = split_sessions(raw, 0.8, preprocessing=preprocessing)
+    fitted, held = (c.batch(crop=True).bold.double() for c in (parts.fit, parts.test))
     T = held.shape[1]
     assert d["held_out_volumes"] == T == 71 and d["tr"] == 2.0
     own = metrics.fcd_values(fitted, 2.0, 60.0, 2.0, segment=T)

@@ -201,7 +201,8 @@ def test_tensorboard_has_each_step_once_and_regional_parameters_as_histograms(fi
 
 
 def test_load_fitted_reproduces_the_runs_simulated_fc(fitted):
-    model = load_fitted(fitted / "checkpoints" / "last.pt")
+    model = load_fitted(fitted)  # the checkpoint the run hands over, which metrics.json scored
+    assert model.path.name == json.loads((fitted / "metrics.json").read_text())["checkpoint"]
     assert model.subject_ids == ["NAP_001", "NAP_002"]
     fc = metrics.fc(model.simulate()).numpy()
     saved = np.load(fitted / "simulated_fc.npz")["fc"]
@@ -210,7 +211,7 @@ def test_load_fitted_reproduces_the_runs_simulated_fc(fitted):
 
 def test_evaluate_and_simulate_scripts(fitted):
     for script, args, made in (
-            ("evaluate.py", ["checkpoint=last.pt"], "evaluation.json"),
+            ("evaluate.py", [], "evaluation.json"),
             ("simulate.py", ["seconds=20", "seed=3"], "simulated_bold.npz")):
         res = subprocess.run([sys.executable, str(ROOT / "scripts" / script), f"run={fitted}",
                               *args], capture_output=True, text=True, timeout=600)
@@ -218,7 +219,10 @@ def test_evaluate_and_simulate_scripts(fitted):
         assert (fitted / made).is_file()
     ev = json.loads((fitted / "evaluation.json").read_text())
     assert set(ev["subjects"]) == {"NAP_001", "NAP_002"}
-    held_out = json.loads((fitted / "metrics.json").read_text())["held_out"]
+    metrics_json = json.loads((fitted / "metrics.json").read_text())
+    held_out = metrics_json["held_out"]
+    # by default, the checkpoint the run hands over and scored: best.pt (a validation part)
+    assert Path(ev["checkpoint"]).name == metrics_json["checkpoint"] == "best.pt"
     for sid, s in ev["subjects"].items():  # the same baselines as the run's
         for k in ("sc_fc_r", "log_sc_fc_r", "group_fc_r", "own_fc_r", "own_fcd_ks"):
             assert s[k] == pytest.approx(held_out[sid][k], abs=1e-12)

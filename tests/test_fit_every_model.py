@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 ONE_EPOCH = ["data=hcp", "data.subjects=[101309,102311]", "trainer.epochs=1",
              "trainer.sim_seconds=2.88", "trainer.burn_in=1.44", "trainer.chunk=2.88",
-             "trainer.eval_every=1", "trainer.eval_seeds=1", "trainer.eval_seconds=2.88", "loss=fc",
+             "trainer.eval_every=1", "trainer.val_fraction=0.2", "trainer.eval_seeds=1",
+             "trainer.eval_seconds=2.88", "loss=fc",
              "trainer.progress=false", "trainer.figures=false",
              "trainer.compile=false"]  # compiling (minutes on CPU) has its own test: test_engine
 #: the rest step at 0.05-1 ms: 4,300-86,000 steps forward and backward per epoch

@@ -236,8 +236,8 @@ def test_a_head_with_regional_parameters_takes_the_solves(monkeypatch):
     regional = BalloonWindkessel(dt=0.08, n_regions=N,
                                  params={"kappa": {"value": 0.65, "scope": "regional"}}).double()
     one = BalloonWindkessel(dt=0.08, n_regions=N, params={"kappa": 0.65}).double()
-    assert not linear._same_for_every_region(regional)
-    assert linear._same_for_every_region(one)
+    assert not linear.same_for_every_region(regional)
+    assert linear.same_for_every_region(one)
     fc_r, acf_r = linearized_stats(BoldSimulator(net, regional), 2.0, n_lags=4)
     fc_1, acf_1 = linearized_stats(BoldSimulator(net, one), 2.0, n_lags=4)
     torch.testing.assert_close(fc_r, fc_1, rtol=0, atol=1e-10)

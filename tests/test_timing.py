@@ -158,7 +158,8 @@ def test_one_epoch_fits_at_every_scanner_tr(tr, tmp_path, caplog):
     rng = np.random.default_rng(0)
     W = rng.random((6, 6))
     np.save(tmp_path / "sc.npy", (W + W.T) / 2)
-    np.save(tmp_path / "bold.npy", rng.standard_normal((round(120 / tr), 6)))
+    # 240 s: at TR 3 s the held-out part (48 s) is still long enough for the band-pass alone
+    np.save(tmp_path / "bold.npy", rng.standard_normal((round(240 / tr), 6)))
     out = tmp_path / "out"
     with caplog.at_level(logging.INFO, logger="brainfit.simulator"):
         score = run(_compose([
@@ -166,6 +167,7 @@ def test_one_epoch_fits_at_every_scanner_tr(tr, tmp_path, caplog):
             f"data.bold={tmp_path / 'bold.npy'}", f"data.tr={tr}", "trainer.epochs=1",
             "trainer.sim_seconds=40", "trainer.burn_in=5", "trainer.chunk=20",
             "trainer.eval_seeds=1", "trainer.progress=false", "trainer.figures=false",
+            "trainer.eval_every=0", "trainer.val_fraction=0",  # 80 volumes at TR 1.5 s
             "loss=fc_fcd", "loss.fcd_window=10",
             *SIMULATED,
             "loss.fcd_step=2"]), out_dir=out)
@@ -191,7 +193,8 @@ def _cohort(volumes: int, tr: float = 2.0) -> Cohort:
 def _fit_data(volumes=300, loss="fc_fcd", **trainer):
     weights = {"fc_corr": 1.0, "fcd": 1.0} if loss == "fc_fcd" else {"fc_corr": 1.0}
     objective = Objective(weights=weights, fcd_window=60.0, fcd_step=2.0)
-    config = TrainerConfig(**{"sim_seconds": 240.0, "progress": False, **trainer})
+    config = TrainerConfig(**{"sim_seconds": 240.0, "progress": False, "eval_every": 0,
+                              "val_fraction": 0.0, **trainer})
     return FitData.from_cohort(_cohort(volumes), config, objective)
 
 

@@ -297,7 +297,125 @@ def preprocess(
 
     if isinstance(data, Subject):
         return one(data)
-    return as_cohort(data).map(one)
+    out = as_cohort(data).map(one)
+    # whole sessions preprocessed (split_sessions preprocesses each part on its own)
+    out.info["preprocessing"] = dataclasses.asdict(cfg)
+    return out
+
+
+# ============================================================================ parts of a session
+
+
+@dataclass(frozen=True)
+class SessionParts:
+    """Every session of a cohort cut in time (:func:`split_sessions`).
+
+    Attributes:
+        fit: the fitted part (the first volumes).
+        val: the validation part (the end of the fitted part, what selection reads), or None.
+        test: the held-out part (the last volumes, scored once at the end).
+    """
+
+    fit: Cohort
+    val: Cohort | None
+    test: Cohort
+
+
+def split_sessions(
+    cohort: Cohort,
+    train_fraction: float = 0.8,
+    val_fraction: float = 0.0,
+    gap: int = 0,
+    preprocessing: Preprocessing | Mapping[str, Any] | None = None,
+) -> SessionParts:
+    """Cut every session in time, then preprocess each part on its own.
+
+    After ``drop_initial`` (applied to the whole session), volumes ``[0, t)`` with
+    ``t = round(train_fraction * T)`` are the fitted part and ``[t, T)`` the held-out part
+    (:meth:`Cohort.split`); the last ``round(val_fraction * t)`` volumes of the fitted part are
+    the validation part. ``gap`` volumes are dropped at the start of the held-out part and of the
+    validation part, so that the slow haemodynamics of one part do not carry into the next.
+
+    The BOLD steps (detrend, band-pass, global signal regression, z-score) then run on each part
+    separately: a part's trend, filter state and scale are estimated from that part alone, so
+    nothing the fit sees depends on the validation or held-out volumes, and nothing selection
+    sees depends on the held-out ones. Filtering the whole session instead would spread each
+    volume over the filter's reach (:func:`filter_reach`: about 40 s either side for the default
+    0.01-0.1 Hz order-2 band-pass at TR 2 s), across the boundary.
+
+    Args:
+        cohort: subjects with BOLD, as loaded (``preprocessing=None``).
+        train_fraction: share of each session before the held-out part, in (0, 1).
+        val_fraction: share of the fitted part that becomes the validation part, in [0, 1)
+            (0: none).
+        gap: volumes dropped before the held-out and the validation part, >= 0.
+        preprocessing: a :class:`Preprocessing` (or mapping of its fields), or None for the
+            parts as they are.
+
+    Raises:
+        ValueError: a fraction or the gap out of range.
+        DataError: a subject without BOLD, or a part of fewer than 3 volumes.
+    """
+    if not 0.0 <= float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if isinstance(gap, bool) or int(gap) != gap or gap < 0:
+        raise ValueError(f"gap must be a whole number of volumes >= 0, got {gap!r}")
+    cfg = None if preprocessing is None else Preprocessing.coerce(preprocessing)
+    if cfg is not None and cfg.drop_initial:
+        cohort = preprocess(cohort, Preprocessing(
+            drop_initial=cfg.drop_initial, detrend=False, bandpass=False, zscore=False,
+            normalize_weights=None))
+    fitted, test = cohort.split(train_fraction)
+    test = _drop_first(test, int(gap), "held-out")
+    val = None
+    if val_fraction > 0:
+        try:
+            fitted, val = fitted.split(1.0 - float(val_fraction))
+        except DataError as err:
+            raise DataError(f"{err} [here splitting the fitted part into fitted and validation "
+                            f"parts: use a smaller trainer.val_fraction ({val_fraction:g}), or 0 "
+                            f"for no validation part]") from None
+        val = _drop_first(val, int(gap), "validation")
+    if cfg is not None:
+        each = dataclasses.replace(cfg, drop_initial=0)
+        fitted, test = _preprocess_part(fitted, each, "fitted"), _preprocess_part(test, each,
+                                                                                  "held-out")
+        val = None if val is None else _preprocess_part(val, each, "validation")
+    return SessionParts(fitted, val, test)
+
+
+def _preprocess_part(part: Cohort, cfg: Preprocessing, name: str) -> Cohort:
+    try:
+        return preprocess(part, cfg)
+    except DataError as err:
+        fix = {"fitted": "a larger trainer.train_fraction", "held-out":
+               "a smaller trainer.train_fraction", "validation": "a larger trainer.val_fraction"}
+        raise DataError(f"the {name} part of each session is preprocessed on its own, and: {err} "
+                        f"(or use {fix[name]}, or longer sessions)") from None
+
+
+def _drop_first(cohort: Cohort, n: int, part: str) -> Cohort:
+    """Every session of ``cohort`` without its first ``n`` volumes."""
+    if n == 0:
+        return cohort
+    short = [s.id for s in cohort if s.n_times - n < 3]
+    if short:
+        raise DataError(f"a gap of {n} volumes leaves fewer than 3 volumes in the {part} part of "
+                        f"{short}: use a smaller gap (trainer.split_gap)")
+    return cohort.map(lambda s: s.replace(bold=s.bold[n:]))
+
+
+def filter_reach(tr: float, low_hz: float | None = 0.01, high_hz: float | None = 0.1,
+                 order: int = 2, share: float = 0.01) -> float:
+    """How far (s) the zero-phase band-pass of :func:`bandpass` spreads one volume: the largest
+    lag at which its impulse response is still ``share`` of its peak (measured on a unit impulse
+    in the middle of a long series)."""
+    n = int(round(2000.0 / tr)) | 1
+    x = np.zeros((n, 1))
+    x[n // 2] = 1.0
+    h = np.abs(bandpass(x, tr, low_hz, high_hz, order)[:, 0])
+    far = np.flatnonzero(h >= share * h.max())
+    return float(max(far[-1] - n // 2, n // 2 - far[0]) * tr)
 
 
 # ============================================================================ observables

@@ -345,7 +345,10 @@ def check_simulate_config(cfg: Any) -> None:
     if not run.is_dir():
         raise UsageError(f"run={run} is not a directory; give the output directory of a fit "
                          f"(it holds checkpoints/)")
-    ckpt = run / "checkpoints" / str(cfg.checkpoint)
+    name = cfg.get("checkpoint")
+    ckpt = run / "checkpoints" / ("last.pt" if name is None else str(name))
+    if name is None and (run / "checkpoints" / "best.pt").is_file():
+        return  # the run's best.pt, the checkpoint it hands over
     if not ckpt.is_file():
         have = sorted(p.name for p in (run / "checkpoints").glob("*.pt"))
         raise UsageError(f"no checkpoint {ckpt}; "

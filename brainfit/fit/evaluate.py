@@ -28,14 +28,16 @@ from brainfit.checkpoint import write_npz
 from brainfit.data import Cohort, sc_fc_baseline
 from brainfit.fit.build import instantiate
 from brainfit.fit.evaluator import Evaluator
-from brainfit.fit.fitted import FittedModel, load_fitted
+from brainfit.fit.fitted import FittedModel, checkpoint_path, load_fitted
 from brainfit.fit.targets import (
     BASELINES,
     fc_baselines,
     fcd_baseline,
     filter_kwargs,
+    load_cohort,
     merge,
     n_windows,
+    run_parts,
     subject_checksum,
 )
 from brainfit.losses import Targets
@@ -43,7 +45,7 @@ from brainfit.losses import Targets
 log = logging.getLogger("brainfit.evaluate")
 
 
-def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any = None,
+def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data_cfg: Any = None,
                  seeds: int | None = None, dt: float | None = None,
                  seconds: float | None = None) -> dict[str, Any]:
     """Held-out FC similarity (raw, Fisher), FCD KS and the baselines per subject.
@@ -61,12 +63,13 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
     What is simulated is what the run scored (``metrics.json``): each realisation as long as the
     run's evaluation (``trainer.eval_seconds``, else its held-out length; for another cohort at
     least as long as its sessions), its FCD cut into pieces as long as the scored sessions, the
-    run's seeds; so the run's own cohort, checkpoint ``last.pt`` and the defaults give the
+    run's seeds; so the run's own cohort, the checkpoint it hands over and the defaults give the
     run's scores again.
 
     Args:
         run_dir: the fit's output directory.
-        checkpoint: a file in its ``checkpoints/`` (``last.pt`` or ``best.pt``).
+        checkpoint: a file in its ``checkpoints/`` (``last.pt`` or ``best.pt``), or None: the one
+            the run hands over (:func:`run_checkpoint`), which ``metrics.json`` scored.
         data_cfg: another cohort's data config (a ``conf/data`` node), or None.
         seeds: noise realisations averaged, >= 1 (None: the run's ``trainer.eval_seeds``).
         dt: neural step in ms (None: the run's evaluation step).
@@ -82,17 +85,20 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
         seeds = check_seeds(seeds)
     check_optional_positive(dt, "dt", "neural step in ms")
     check_optional_positive(seconds, "seconds", "length of BOLD in s")
-    path = Path(run_dir) / "checkpoints" / checkpoint
+    path = run_checkpoint(run_dir, checkpoint)
     model = load_fitted(path)
     cfg = model.config
     seeds = check_seeds(cfg["trainer"]["eval_seeds"]) if seeds is None else seeds
     own = data_cfg is None
-    cohort: Cohort = instantiate(cfg["data"] if own else data_cfg)
     train = None
-    if own:
+    if own:  # the held-out parts, cut and preprocessed as the fit did
+        cohort, _ = load_cohort(cfg["data"])
         cohort = cohort.select(model.subject_ids)
         check_same_data(model, cohort)
-        train, cohort = cohort.split(cfg["trainer"]["train_fraction"])
+        parts = run_parts(cfg, cohort, model.meta["tr"])
+        train, cohort = parts.fit, parts.test
+    else:
+        cohort = instantiate(data_cfg)
     tr = cohort_tr(cohort, model.meta["tr"])
     filt = None if own else other_filter(data_cfg)
     loss = cfg["loss"]
@@ -137,6 +143,15 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "last.pt", data_cfg: Any
             "sc_fc_baseline_mean": base.mean()}
 
 
+def run_checkpoint(run_dir: str | Path, checkpoint: str | None) -> Path:
+    """``checkpoints/<checkpoint>`` of a run, or with None the one the run hands over
+    (:func:`~brainfit.fit.fitted.checkpoint_path`: ``best.pt`` with a validation part, else
+    ``last.pt``)."""
+    if checkpoint is None:
+        return checkpoint_path(run_dir)
+    return Path(run_dir) / "checkpoints" / checkpoint
+
+
 def check_seeds(seeds: Any) -> int:
     """``seeds`` as a number of noise realisations (a whole number >= 1).
 
@@ -164,9 +179,9 @@ def check_optional_positive(value: Any, name: str, what: str) -> None:
 def check_same_data(model: FittedModel, cohort: Cohort) -> None:
     """Refuse the run's own cohort when its data are not those the model was fitted on.
 
-    Compares the SHA-256 of each subject's preprocessed arrays with the checksums stored in the
-    checkpoint (:func:`brainfit.fit.targets.subject_checksum`); a checkpoint without them is
-    only warned about.
+    Compares the SHA-256 of each subject's arrays as loaded (before preprocessing) with the
+    checksums stored in the checkpoint (:func:`brainfit.fit.targets.subject_checksum`); a
+    checkpoint without them is only warned about.
 
     Raises:
         ValueError: naming the subjects whose data changed and what to do.
@@ -180,8 +195,8 @@ def check_same_data(model: FittedModel, cohort: Cohort) -> None:
     if changed:
         raise ValueError(
             f"the data of subject(s) {changed} differ from those {model.path} was fitted on "
-            f"(their checksums in the checkpoint do not match): a file or the preprocessing "
-            f"changed since the fit. Restore the data the run used, or, to score these data on "
+            f"(their checksums in the checkpoint do not match): a file changed since the "
+            f"fit. Restore the data the run used, or, to score these data on "
             f"purpose, evaluate them as another cohort (data=<option> with its own settings; "
             f"whole sessions are scored)")
 
@@ -220,7 +235,7 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def simulate_run(run_dir: str | Path, checkpoint: str = "last.pt", seconds: float | None = None,
+def simulate_run(run_dir: str | Path, checkpoint: str | None = None, seconds: float | None = None,
                  seed: int = 0, dt: float | None = None, all_restarts: bool = False,
                  out: str | Path | None = None) -> Path:
     """Simulate a fitted model and save ``bold`` (B, T, N), ``fc``, ``ids``, ``tr`` to an .npz
@@ -230,7 +245,7 @@ def simulate_run(run_dir: str | Path, checkpoint: str = "last.pt", seconds: floa
         ValueError: ``seconds`` not a positive number of seconds.
     """
     check_optional_positive(seconds, "seconds", "length of BOLD in s")
-    model: FittedModel = load_fitted(Path(run_dir) / "checkpoints" / checkpoint)
+    model: FittedModel = load_fitted(run_checkpoint(run_dir, checkpoint))
     tr = model.meta["tr"]
     n = None if seconds is None else max(1, int(round(float(seconds) / tr)))
     y = model.simulate(n_volumes=n, seed=seed, dt=dt, best_only=not all_restarts)

@@ -119,7 +119,10 @@ RUN_CHECKPOINTS = ("best.pt", "last.pt")
 
 def checkpoint_path(path: str | os.PathLike) -> Path:
     """The checkpoint file ``path`` names: the file itself, or in a run directory (or its
-    ``checkpoints/`` folder) ``checkpoints/best.pt`` (the best held-out score), else ``last.pt``.
+    ``checkpoints/`` folder) ``checkpoints/best.pt`` (the best validation score: only a run with
+    a validation part, ``trainer.val_fraction > 0``, has one), else ``last.pt`` (the final
+    parameters): the checkpoint the run hands over, whose held-out scores are in its
+    ``metrics.json``.
 
     Raises:
         FileNotFoundError: nothing at ``path``, or a directory without either checkpoint.

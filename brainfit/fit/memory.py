@@ -14,6 +14,10 @@ steps, T steps of a simulation, e the bytes of a value):
   :data:`~brainfit.engine.SEGMENT_BYTES`) and one block's graph; plus the BOLD-rate records and the
   haemodynamic head's graph, and up to :data:`~brainfit.engine.KEEP_BYTES` of forward history
   kept to spare a recomputation. Of the neural steps only the segment inputs grow with T.
+- a linearised fit (``trainer.linearized``) simulates nothing: per element the network Jacobian
+  (SN x SN, S N = the state size), its eigendecomposition and a few complex matrices of that size
+  with their graph (:data:`MODE_MATRICES`), or, when the head differs per region, one complex
+  system per frequency of the grid (:func:`linearized_step_bytes`).
 - ``reference``: every step's graph (about 40 values per state variable and, with delays, the
   B N N gather index of 8 bytes), T times; with ``checkpoint_chunks`` one chunk's worth.
 """
@@ -32,6 +36,11 @@ from brainfit.network import BrainNetwork
 REFERENCE_VALUES_PER_STATE = 40
 #: values the haemodynamic head keeps per region and BOLD step
 BOLD_VALUES = 30
+#: complex (SN, SN) matrices the linearised statistics keep per element, by eigenmodes (J, its
+#: eigenvectors, V^-1 L, P and their graph)
+MODE_MATRICES = 12
+#: bytes of a complex128 value (the linearised statistics' precision)
+COMPLEX = 16
 #: fraction of the available memory a step may plan to use
 HEADROOM = 0.8
 
@@ -85,10 +94,27 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
-def check_fits(need: int, available: int | None, engine_name: str, checkpoint: bool) -> None:
+def linearized_step_bytes(net: BrainNetwork, batch: int, n_freq: int, by_modes: bool) -> int:
+    """Estimated peak bytes of one step of a linearised fit (:func:`brainfit.linear.
+    linearized_stats` and its backward): by eigenmodes, :data:`MODE_MATRICES` complex (SN, SN)
+    matrices and a few (F, SN) ones per element; by solves, three complex (SN, SN) systems per
+    frequency of the grid (``n_freq``) per element."""
+    SN, N = net.model.n_states * net.n_regions, net.n_regions
+    if by_modes:
+        return batch * (MODE_MATRICES * SN * SN + 4 * n_freq * SN) * COMPLEX
+    return batch * n_freq * (3 * SN * SN + 4 * SN * N) * COMPLEX
+
+
+def check_fits(need: int, available: int | None, engine_name: str, checkpoint: bool,
+               linearized: bool = False) -> None:
     """Raise ``MemoryError`` naming the fixes when ``need`` exceeds the usable memory."""
     if available is None or need <= HEADROOM * available:
         return
+    if linearized:
+        raise MemoryError(
+            f"a linearised training step would need about {need / 2**30:.1f} GiB but "
+            f"{available / 2**30:.1f} GiB are available; use fewer trainer.restarts or subjects "
+            f"at a time (trainer.batch_subjects)")
     fixes = []
     if engine_name != "fast":
         fixes.append("trainer.engine=fast (memory bounded whatever the length)")

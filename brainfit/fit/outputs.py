@@ -65,8 +65,8 @@ class RunOutputs:
 
     @staticmethod
     def load_for_resume(path: str | Path, run_config: dict[str, Any],
-                        checksums: dict[str, str], elements: list[tuple[str, int]]
-                        ) -> dict[str, Any]:
+                        checksums: dict[str, str], elements: list[tuple[str, int]],
+                        split: dict[str, Any] | None = None) -> dict[str, Any]:
         """The checkpoint at ``path``, if this run may continue it.
 
         Raises:
@@ -88,6 +88,11 @@ class RunOutputs:
             raise ValueError(f"cannot resume from {path}: it was fitted on a different cohort or "
                              f"preprocessing (subjects {ckpt['data']['ids']} vs "
                              f"{list(checksums)}, or their data differ)")
+        if split is not None and ckpt["data"].get("split") != split:
+            raise ValueError(f"cannot resume from {path}: the sessions were cut or preprocessed "
+                             f"differently ({ckpt['data'].get('split')} there, {split} here); "
+                             f"resume with the checkpoint's trainer.train_fraction, "
+                             f"val_fraction, split_gap and data.preprocessing")
         if [tuple(e) for e in ckpt["elements"]] != [tuple(e) for e in elements]:
             raise ValueError(f"cannot resume from {path}: restarts differ")
         return ckpt

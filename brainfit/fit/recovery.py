@@ -48,7 +48,7 @@ class Recovery:
                 if self.scheduler is not None else None,
                 "epoch": self.epoch, "history": len(self.history),
                 "element_loss": None if self.element_loss is None else self.element_loss.clone(),
-                "best": dict(self.best), "best_score": self.best_score}
+                "best": dict(self.best)}
 
     def _restore(self, snap: dict[str, Any]) -> None:
         self.simulator.load_state_dict(snap["model_state"])
@@ -57,7 +57,6 @@ class Recovery:
             self.scheduler.load_state_dict(snap["scheduler"])
         self.epoch, self.history = snap["epoch"], self.history[:snap["history"]]
         self.element_loss, self.best = snap["element_loss"], dict(snap["best"])
-        self.best_score = snap["best_score"]
 
     def _recover(self, err: StepDiverged | SimulationDiverged, where: str) -> None:
         """Go back to the last good state and lower every learning rate, or stop.

@@ -11,7 +11,7 @@ import torch
 from brainfit.fit.build import components_from_config, instantiate, resolve_device, resolve_dtype
 from brainfit.fit.distributed import ProcessGroup, launched_by_torchrun
 from brainfit.fit.evaluate import format_table
-from brainfit.fit.targets import BASELINES
+from brainfit.fit.targets import BASELINES, load_cohort
 from brainfit.runtime import Interrupted
 
 log = logging.getLogger("brainfit.fit")
@@ -53,9 +53,7 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
             logging.getLogger("brainfit").setLevel(logging.WARNING)
         log.info("distributed fit: %d processes (%s)", group.world, group.backend)
     try:
-        cohort = instantiate(cfg.data)
-        preprocessing = (instantiate(cfg.data.preprocessing) if cfg.data.get("preprocessing")
-                         else None)
+        cohort, preprocessing = load_cohort(cfg.data)  # preprocessed part by part in the fit
         trainer = Trainer(
             cohort, components_from_config(cfg), instantiate(cfg.loss), instantiate(cfg.optim),
             instantiate(cfg.trainer), out_dir,
@@ -75,5 +73,4 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
     log.info("%s %.3f (baselines: %s); fit took %.0f s; outputs in %s", trainer.score_name,
              m["fc_similarity"], ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items()
                                            if k in m), result["fit_seconds"], out_dir)
-    torch.set_default_dtype(torch.float32)
     return float(m["fc_similarity"])

@@ -156,7 +156,14 @@ class TrainerConfig:
         restart_spread: standard deviation, in the unconstrained space, of the random starting
             values of per-subject parameters for restarts after the first.
         train_fraction: temporal split: the first fraction of each session is fitted, the rest
-            held out for evaluation.
+            held out, scored once at the end on the checkpoint the run hands over.
+        val_fraction: the share of the fitted part, at its end, that is not fitted but
+            validates: what the evaluations every ``eval_every`` epochs score and what picks
+            ``best.pt`` (0: no validation part, nothing is selected, the final parameters are the
+            checkpoint). Each part is preprocessed on its own
+            (:func:`brainfit.data.preprocess.split_sessions`).
+        split_gap: s dropped at the start of the validation and held-out parts (rounded up to
+            whole volumes), so that the slow haemodynamics of one part do not reach into the next.
         target_shrinkage: the fraction ``lam`` of the group's FC in each subject's fitted FC
             target: ``(1 - lam) * own + lam * mean of the other subjects'`` (their fitted parts
             only; a shrinkage estimator of the subject's FC, James & Stein 1961). 0: each
@@ -172,7 +179,8 @@ class TrainerConfig:
             shortens the gradient paths, but bounds memory only with ``checkpoint_chunks``.
         noise_realisations: simulations averaged per loss (stochastic models).
         clip_grad: gradient-norm clipping threshold (None: off).
-        eval_every: epochs between held-out evaluations (0: only at the end).
+        eval_every: epochs between evaluations on the validation part (0: none during the fit;
+            with a validation part, the final parameters are scored on it at the end).
         eval_seeds: noise seeds averaged in evaluation.
         eval_seconds: BOLD simulated per evaluation, s (None: the held-out part's length).
         resume: checkpoint to continue from.
@@ -210,6 +218,8 @@ class TrainerConfig:
     restarts: int = 1
     restart_spread: float = 1.0
     train_fraction: float = 0.8
+    val_fraction: float = 0.2
+    split_gap: float = 0.0
     target_shrinkage: float = 0.0
     dt: float | None = None
     eval_dt: float | None = None
@@ -246,6 +256,11 @@ class TrainerConfig:
                if getattr(self, k) is not None and not _in_range(getattr(self, k), rule)]
         if bad:
             raise ValueError(f"trainer settings out of range: {'; '.join(bad)}")
+        if self.eval_every and not self.val_fraction:
+            raise ValueError(f"trainer.eval_every = {self.eval_every} scores the validation part "
+                             f"during the fit, but trainer.val_fraction = 0 leaves none: set "
+                             f"trainer.val_fraction (e.g. 0.2), or trainer.eval_every=0 (nothing "
+                             f"selected: the final parameters are the checkpoint)")
 
 
 #: the valid values of the trainer's numeric settings (those that may be None are unchecked then)
@@ -255,7 +270,8 @@ TRAINER_RANGES = {
     "restart_spread": ">= 0", "divergence_lr_factor": "in (0, 1)", "max_divergences": ">= 0",
     "dt": "> 0", "eval_dt": "> 0", "sim_seconds": "> 0", "eval_seconds": "> 0",
     "truncate": ">= 1", "clip_grad": "> 0", "distributed_timeout": "> 0",
-    "batch_subjects": ">= 1", "target_shrinkage": "in [0, 1)",
+    "batch_subjects": ">= 1", "target_shrinkage": "in [0, 1)", "val_fraction": "in [0, 1)",
+    "split_gap": ">= 0",
 }
 
 

@@ -1,23 +1,30 @@
-"""What a fit is fitted to and scored against, built once from a cohort.
+"""What a fit is fitted to, selected on and scored against, built once from a cohort.
 
-:class:`FitData` splits each session in time (the first ``train_fraction`` is fitted, the rest held
-out), stacks the parts into batches, computes the empirical observables of both parts repeated for
-each restart (batch element ``b = s * R + r``), and fixes the lengths of the simulations: training
-simulates ``trainer.sim_seconds`` (default: the training part's length), evaluation the held-out
-part's length (or ``trainer.eval_seconds``). A cohort of precomputed targets (no BOLD) has nothing
-to hold out: it is fitted and scored against its targets.
+:class:`FitData` cuts each session in time (:func:`brainfit.data.preprocess.split_sessions`): the
+first ``train_fraction`` is the fitted part, the rest is held out; the last ``val_fraction`` of
+the fitted part becomes the validation part, which is all that selection reads (the evaluations
+every ``eval_every`` epochs and the choice of ``best.pt``). Each part is preprocessed on its own,
+so nothing that is fitted or selected depends on the held-out volumes. It stacks the parts into
+batches, computes their empirical observables repeated for each restart (batch element
+``b = s * R + r``), and fixes the lengths of the simulations: training simulates
+``trainer.sim_seconds`` (default: the fitted part's length), evaluation the scored part's length
+(or ``trainer.eval_seconds``). A cohort of precomputed targets (no BOLD) has nothing to hold out:
+it is fitted and scored against its targets.
 
 The lengths are checked here, before a fit starts (:func:`check_lengths`): every FC comes from at
 least :data:`MIN_FC_VOLUMES` volumes (fewer than :data:`FEW_FC_VOLUMES` are logged as a warning),
-and an FCD in the loss needs two windows in the training simulation, the fitted part and the
-held-out part, and in the evaluation simulation (an evaluation too short for the held-out FCD
+and an FCD in the loss needs two windows in the training simulation, the fitted, validation and
+held-out parts, and in the evaluation simulation (an evaluation too short for the held-out FCD
 when the loss has none only skips the FCD KS distance, with a warning).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -25,7 +32,7 @@ import torch
 from brainfit import metrics
 from brainfit.checkpoint import array_checksum
 from brainfit.data import Cohort, Preprocessing, Subject, sc_fc_baseline
-from brainfit.data.preprocess import empirical_fc
+from brainfit.data.preprocess import SessionParts, empirical_fc, preprocess, split_sessions
 from brainfit.data.subject import CohortBatch
 from brainfit.losses import Objective, Targets, normalized_psd
 
@@ -49,11 +56,15 @@ class FitData:
         tr: the cohort's TR, s.
         train_batch, test_batch: the fitted and held-out parts, one element per subject.
         targets, test_targets: their observables, one element per (subject, restart).
+        val_batch, val_targets: the validation part and its observables (None without one).
         n_volumes: BOLD volumes simulated per training step.
-        n_eval_volumes: BOLD volumes simulated per evaluation.
+        n_eval_volumes: BOLD volumes simulated per evaluation of the held-out part.
         n_held_out: volumes of each held-out part (None for precomputed targets): the length
             of recordings whose FCD an evaluation's FCD is compared with.
-        checksums: SHA-256 of each subject's arrays (a resumed run must see the same data).
+        n_val, n_val_volumes: volumes of each validation part, and simulated per validation
+            (None without one).
+        checksums: SHA-256 of each subject's arrays as loaded, before preprocessing (a resumed
+            run or an evaluation must see the same data).
         baselines: per subject, what predicts its scored FC without a model
             (:func:`fc_baselines`).
         score_name: what evaluation scores, for the log.
@@ -75,13 +86,23 @@ class FitData:
     baselines: dict[str, dict[str, float]]
     score_name: str
     filter_kwargs: dict[str, Any]
+    val_batch: CohortBatch | None = None
+    val_targets: Targets | None = None
+    n_val: int | None = None
+    n_val_volumes: int | None = None
 
     @classmethod
     def from_cohort(cls, cohort: Cohort, config: Any, objective: Objective,
                     preprocessing: Preprocessing | None = None,
                     device: torch.device | str = "cpu",
                     dtype: torch.dtype = torch.float32) -> FitData:
-        """Split, batch and summarise ``cohort`` for a fit with ``config`` (a ``TrainerConfig``).
+        """Split, preprocess, batch and summarise ``cohort`` for a fit with ``config`` (a
+        ``TrainerConfig``).
+
+        ``cohort`` is the data as loaded; ``preprocessing`` runs on each part of the sessions on
+        its own (:func:`~brainfit.data.preprocess.split_sessions`). A cohort that was already
+        preprocessed as whole sessions is split as it is, with a warning: its fitted part then
+        depends on the held-out one.
 
         Raises:
             ValueError: subjects with different TRs, no simulation length for a cohort without
@@ -89,17 +110,24 @@ class FitData:
                 (:func:`check_lengths`).
         """
         has_bold = all(s.bold is not None for s in cohort)
-        if has_bold:
-            train, test = cohort.split(config.train_fraction)
-        else:  # precomputed targets: nothing to hold out
-            train = test = cohort
         trs = {s.tr for s in cohort if s.tr is not None}
         if len(trs) > 1:
             raise ValueError(f"subjects of one fit must share a TR, got {sorted(trs)}; fit "
                              f"them in separate runs (data.subjects=[...])")
+        if not trs and not has_bold:
+            log.warning("the targets name no TR: TR = %g s is assumed for the simulated BOLD "
+                        "(give data.tr)", DEFAULT_TR)
         tr = trs.pop() if trs else DEFAULT_TR
+        if has_bold:
+            parts = session_parts(cohort, config, preprocessing, tr)
+        else:  # precomputed targets: nothing to hold out (the weights are normalised)
+            if preprocessing is not None and "preprocessing" not in cohort.info:
+                cohort = preprocess(cohort, preprocessing)
+            parts = SessionParts(cohort, None, cohort)
+        train, val, test = parts.fit, parts.val, parts.test
         train_batch = train.batch(device=device, dtype=dtype)
         test_batch = test.batch(device=device, dtype=dtype)
+        val_batch = None if val is None else val.batch(device=device, dtype=dtype)
         R = config.restarts
         T = train_batch.bold.shape[1] if has_bold else None
         sim_s = config.sim_seconds if config.sim_seconds is not None else (T or 0) * tr
@@ -107,8 +135,10 @@ class FitData:
             raise ValueError("trainer.sim_seconds must be set when the data have no BOLD")
         n_volumes = int(round(sim_s / tr))
         n_eval = test_batch.bold.shape[1] if has_bold else n_volumes
-        if config.eval_seconds is not None:
+        n_val = n_val_sim = None if val_batch is None else val_batch.bold.shape[1]
+        if config.eval_seconds is not None:  # every evaluation simulates this long
             n_eval = int(round(config.eval_seconds / tr))
+            n_val_sim = None if n_val is None else n_eval
         # the fitted part's FCD as that of recordings as long as a training simulation
         targets = observed_targets(train_batch, tr, objective, R, fcd_segment=n_volumes)
         if config.target_shrinkage > 0 and has_bold and len(cohort) > 1:
@@ -117,14 +147,17 @@ class FitData:
             log.warning("trainer.target_shrinkage = %g is not applied: it needs two or more "
                         "subjects with BOLD", config.target_shrinkage)
         test_targets = observed_targets(test_batch, tr, objective, R, with_acf=False)
+        val_targets = (None if val_batch is None else
+                       observed_targets(val_batch, tr, objective, R, with_acf=False))
+        fcd_of = lambda t: t is not None and (t.fcd is not None or t.fcd_hist is not None)  # noqa
         check_lengths(Lengths(
             tr=tr, n_volumes=n_volumes, n_eval=n_eval,
             fitted=T, held_out=test_batch.bold.shape[1] if has_bold else None,
             sim_seconds=config.sim_seconds, eval_seconds=config.eval_seconds,
             train_fraction=config.train_fraction,
-            targets_fcd=targets.fcd is not None or targets.fcd_hist is not None,
-            held_out_fcd=test_targets.fcd is not None or test_targets.fcd_hist is not None),
-            objective)
+            targets_fcd=fcd_of(targets), held_out_fcd=fcd_of(test_targets),
+            validation=n_val, n_val_eval=n_val_sim, val_fcd=fcd_of(val_targets),
+            val_fraction=config.val_fraction), objective)
         return cls(
             cohort=cohort, ids=cohort.ids, tr=tr, train_batch=train_batch, test_batch=test_batch,
             targets=targets, test_targets=test_targets,
@@ -136,7 +169,47 @@ class FitData:
             else fc_baselines(None, cohort),
             score_name=("held-out FC similarity" if has_bold else
                         "FC similarity to the targets (nothing held out)"),
-            filter_kwargs=filter_kwargs(preprocessing))
+            filter_kwargs=filter_kwargs(preprocessing),
+            val_batch=val_batch, val_targets=val_targets, n_val=n_val,
+            n_val_volumes=n_val_sim)
+
+
+def load_cohort(data_cfg: Any) -> tuple[Cohort, Preprocessing | None]:
+    """The cohort of a ``data`` config (a Hydra node or the dict a checkpoint stores) as loaded,
+    without preprocessing, and the preprocessing it names: a fit preprocesses each part of the
+    sessions on its own (:func:`session_parts`)."""
+    from brainfit.fit.build import instantiate
+
+    node = data_cfg.get("preprocessing")
+    return (instantiate(data_cfg, preprocessing=None),
+            Preprocessing.coerce(instantiate(node)) if node else None)
+
+
+def run_parts(config: Mapping[str, Any], cohort: Cohort, tr: float) -> SessionParts:
+    """The parts of ``cohort``'s sessions (as loaded) that the run of ``config`` (its resolved
+    config, as a checkpoint stores it) fitted, validated on and held out."""
+    trainer = config["trainer"]
+    split = SimpleNamespace(train_fraction=trainer["train_fraction"],
+                            val_fraction=trainer.get("val_fraction", 0.0),
+                            split_gap=trainer.get("split_gap", 0.0))
+    node = config["data"].get("preprocessing")
+    return session_parts(cohort, split, Preprocessing.coerce(node) if node else None, tr)
+
+
+def session_parts(cohort: Cohort, config: Any, preprocessing: Preprocessing | None,
+                  tr: float) -> SessionParts:
+    """The fitted, validation and held-out parts of every session (``trainer.train_fraction``,
+    ``trainer.val_fraction``, ``trainer.split_gap``), each preprocessed on its own; the one
+    place a fit, a resumed fit and ``scripts/evaluate.py`` cut the data."""
+    whole = cohort.info.get("preprocessing")
+    if whole is not None:
+        log.warning("the cohort was preprocessed as whole sessions before the split, so its "
+                    "fitted part depends on the held-out part: load it with preprocessing=None "
+                    "and give the preprocessing to the fit (Trainer(preprocessing=...)), as "
+                    "scripts/train.py does")
+    gap = int(math.ceil(config.split_gap / tr - 1e-9))
+    return split_sessions(cohort, config.train_fraction, config.val_fraction, gap,
+                          None if whole is not None else preprocessing)
 
 
 @dataclass
@@ -150,6 +223,10 @@ class Lengths:
         sim_seconds, eval_seconds: the settings they came from (None: the data's lengths).
         train_fraction: the temporal split.
         targets_fcd, held_out_fcd: whether the fitted and held-out targets have an FCD.
+        validation, n_val_eval: volumes of each validation part and of a validation
+            simulation (None: no validation part).
+        val_fcd: whether the validation targets have an FCD.
+        val_fraction: the share of the fitted part that is validation.
     """
 
     tr: float
@@ -162,6 +239,10 @@ class Lengths:
     train_fraction: float
     targets_fcd: bool
     held_out_fcd: bool
+    validation: int | None = None
+    n_val_eval: int | None = None
+    val_fcd: bool = False
+    val_fraction: float = 0.0
 
 
 def check_lengths(lengths: Lengths, objective: Objective) -> None:
@@ -243,6 +324,17 @@ def _check_fcd_in_loss(L: Lengths, objective: Objective, need: int) -> None:
                 f"{L.train_fraction:g}) is {_vols(n, tr)}, shorter than the {two} of its FCD: "
                 f"use longer sessions, {fix} trainer.train_fraction, a shorter "
                 f"loss.fcd_window, or loss=fc")
+    if L.validation is not None and L.validation < need:
+        raise ValueError(
+            f"the validation part of each session (trainer.val_fraction = {L.val_fraction:g} of "
+            f"the fitted part) is {_vols(L.validation, tr)}, shorter than the {two} of its FCD: "
+            f"use a larger trainer.val_fraction, longer sessions, a shorter loss.fcd_window, or "
+            f"loss=fc")
+    if L.val_fcd and L.n_val_eval is not None and L.n_val_eval < need:
+        raise ValueError(
+            f"trainer.eval_seconds = {L.eval_seconds:g} s gives validation simulations of "
+            f"{_vols(L.n_val_eval, tr)}, shorter than the {two} the validation FCD is scored "
+            f"with: set trainer.eval_seconds >= {need * tr:g} (or null: the parts' lengths)")
     if L.held_out_fcd and L.n_eval < need:
         raise ValueError(
             f"{_setting('trainer.eval_seconds', L.eval_seconds, 'the held-out length')} gives "

@@ -4,10 +4,13 @@ One batch element is one (subject, restart) pair: element ``b = s * R + r`` is r
 s. Parameters of group scope (``global``, ``regional``, ``map``) are shared by the whole batch;
 ``subject`` and ``subject_regional`` ones are one per element, so the cohort and its restarts are
 fitted in the same simulation. The best restart of each subject is the one with the lowest training
-loss (a running average over epochs), so the held-out part stays untouched by model selection.
+loss (a running average over epochs). Selection reads only the validation part (the end of the
+fitted part, ``trainer.val_fraction``): the evaluations every ``eval_every`` epochs score it and the
+best of them is ``best.pt``. The held-out part is scored once, at the end, on the checkpoint the run
+hands over (``best.pt`` with a validation part, else the final parameters in ``last.pt``).
 
 The trainer runs the loop and owns its state; the pieces it wires together each have their own
-module: the data and targets (:mod:`brainfit.fit.targets`), the held-out scores
+module: the data and targets (:mod:`brainfit.fit.targets`), the scores of simulations
 (:mod:`brainfit.fit.evaluator`) and the run directory (:mod:`brainfit.fit.outputs`).
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import math
 import random
@@ -37,8 +41,8 @@ from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.recovery import Recovery, StepDiverged
 from brainfit.fit.shares import BatchShares, rows_of
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
-from brainfit.fit.targets import BASELINES, FitData
-from brainfit.linear import linearized_stats
+from brainfit.fit.targets import FitData
+from brainfit.linear import frequency_grid, linearized_stats, same_for_every_region
 from brainfit.losses import Objective, SimulatedBoldFilter
 from brainfit.runtime import FitDiverged, Interrupted, SimulationDiverged, progress
 from brainfit.simulator import BoldSimulator
@@ -52,7 +56,8 @@ class Trainer(BatchShares, Recovery):
     """Fits a cohort.
 
     Args:
-        cohort: the (preprocessed) cohort; subjects need equal N, TR and session length.
+        cohort: the cohort as loaded (``preprocessing=None``); subjects need equal N, TR and
+            session length.
         components: the network model, coupling factory and BOLD-head factory
             (:func:`brainfit.fit.build.components_from_config`).
         objective: the loss.
@@ -62,7 +67,8 @@ class Trainer(BatchShares, Recovery):
         scheduler: factory ``optimizer -> LR scheduler``, or None.
         seed: seeds every random number of the run.
         device, dtype: where and in what precision to run.
-        preprocessing: the data's preprocessing, mirrored on simulated BOLD.
+        preprocessing: the data's preprocessing, run on each part of the sessions on its own
+            (:func:`~brainfit.fit.targets.session_parts`) and mirrored on simulated BOLD.
         run_config: the resolved run config stored in checkpoints (for resume / load_fitted).
         group: this process's place in a distributed fit (:mod:`brainfit.fit.distributed`), or
             None: it simulates its share of the batch, and rank 0 writes the outputs.
@@ -132,13 +138,22 @@ class Trainer(BatchShares, Recovery):
         self.optimizer = optimizer(params)
         self.scheduler = scheduler(self.optimizer) if scheduler is not None else None
         self.filter = SimulatedBoldFilter(self.tr, **data.filter_kwargs)
-        self.evaluator = Evaluator(rows_of(data.test_targets, self.rows), self.tr,
-                                   objective.fcd_window, objective.fcd_step, config.eval_seeds,
-                                   fcd_segment=data.n_held_out)
+        scorer = lambda targets, n: Evaluator(  # noqa: E731
+            rows_of(targets, self.rows), self.tr, objective.fcd_window, objective.fcd_step,
+            config.eval_seeds, fcd_segment=n)
+        self.evaluator = scorer(data.test_targets, data.n_held_out)  # the held-out part
+        self.validator = None if data.val_targets is None else scorer(data.val_targets,
+                                                                     data.n_val)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.best = {sid: self.ids.index(sid) * R for sid in self.ids}
-        self.best_score = -math.inf
+        self.split = {"train_fraction": config.train_fraction,
+                      "val_fraction": config.val_fraction, "split_gap": config.split_gap,
+                      "preprocessing": (None if preprocessing is None else
+                                        dataclasses.asdict(preprocessing))}
+        # the state best.pt holds: epoch, validation score, best restarts, parameters (this
+        # process's rows); None without a validation part, or before its first validation
+        self.selected: dict[str, Any] | None = None
         self.element_loss: Tensor | None = None  # running average of each element's loss
         self.last_eval: dict[str, Any] | None = None
         self._good: dict[str, Any] | None = None  # the last state known to simulate finitely
@@ -153,6 +168,16 @@ class Trainer(BatchShares, Recovery):
     @property
     def score_name(self) -> str:
         return self.data.score_name
+
+    @property
+    def best_score(self) -> float:
+        """The validation score of the selected state (-inf: none)."""
+        return -math.inf if self.selected is None else self.selected["score"]
+
+    @property
+    def handed_over(self) -> str:
+        """The checkpoint the run hands over (what ``load_fitted(run_dir)`` returns)."""
+        return "last.pt" if self.validator is None else "best.pt"
 
     def _spread_restarts(self) -> None:
         """Restarts after the first start per-element parameters from random values."""
@@ -186,13 +211,19 @@ class Trainer(BatchShares, Recovery):
         if net.compile and cfg.engine == "fast":
             log.info("engine: fast, compiled (%d steps a simulation; the first one compiles)",
                      steps)
-        need = memory.training_step_bytes(
-            net, max(w.stop - w.start for w in self.windows), self.dt, steps * self.dt / 1000.0,
-            self.simulator.bold.dt, cfg.chunk, cfg.checkpoint_chunks)
-        log.info("memory: about %.2f GiB per training step (%s engine)", need / 2**30,
-                 cfg.engine)
+        batch = max(w.stop - w.start for w in self.windows)
+        if cfg.linearized:  # nothing is simulated while fitting
+            need = memory.linearized_step_bytes(
+                net, batch, len(frequency_grid(self.tr)[0]),
+                by_modes=same_for_every_region(self.simulator.bold))
+        else:
+            need = memory.training_step_bytes(
+                net, batch, self.dt, steps * self.dt / 1000.0, self.simulator.bold.dt, cfg.chunk,
+                cfg.checkpoint_chunks)
+        log.info("memory: about %.2f GiB per training step (%s)", need / 2**30,
+                 "linearised" if cfg.linearized else f"{cfg.engine} engine")
         memory.check_fits(need, memory.available_bytes(self.device), cfg.engine,
-                          cfg.checkpoint_chunks)
+                          cfg.checkpoint_chunks, cfg.linearized)
 
     # -- one step --------------------------------------------------------------------------------
     def simulate(self, n_volumes: int, dt: float, generator: torch.Generator,
@@ -371,57 +402,70 @@ class Trainer(BatchShares, Recovery):
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, seeds: int | None = None) -> dict[str, Any]:
-        """Held-out scores per element, averaged over noise seeds; picks the best restarts."""
+    def evaluate(self, seeds: int | None = None, part: str = "held_out") -> dict[str, Any]:
+        """Scores of ``part`` (``"validation"`` or ``"held_out"``) per element, averaged over
+        noise seeds, and the best restart of each subject: the lowest training loss (before any
+        step, the best validation score, or the first restart: never the held-out score)."""
         self.simulator.eval()
-        evaluator = self.evaluator
+        validation = part == "validation"
+        evaluator = self.validator if validation else self.evaluator
+        n_volumes = self.data.n_val_volumes if validation else self.data.n_eval_volumes
         if seeds is not None and seeds != evaluator.seeds:
             evaluator = evaluator.replace(seeds=seeds)
-        ev = self._agreed(lambda: self._evaluate_share(evaluator))
+        ev = self._agreed(lambda: self._evaluate_share(evaluator, n_volumes))
         if self.group is not None:  # the whole batch's scores
             ev = Evaluation({k: self._gather_rows(v) for k, v in ev.scores.items()},
                             self._gather_rows(ev.fc),
                             None if ev.fcd is None else self._gather_rows(ev.fcd))
         R = self.cfg.restarts
         score = ev.score
-        train_loss = (self._gather_rows(self.element_loss) if self.element_loss is not None
-                      else -score)
-        best = {sid: s * R + int(train_loss[s * R:(s + 1) * R].argmin()) for s, sid in
-                enumerate(self.ids)}
+        best = self.best  # held out: the restarts already chosen
+        if validation:
+            best = self._restarts(-score)
         per_subject = {}
         for sid in self.ids:
             b = best[sid]
             per_subject[sid] = {k: float(v[b]) for k, v in ev.scores.items()}
             per_subject[sid]["restart"] = b % R
-            per_subject[sid].update(self.data.baselines[sid])
+            if not validation:
+                per_subject[sid].update(self.data.baselines[sid])
         mean = {k: float(np.mean([p[k] for p in per_subject.values()]))
                 for k in next(iter(per_subject.values())) if k != "restart"}
-        self.last_eval = {"epoch": self.epoch, "best": best, "subjects": per_subject,
-                          "mean": mean, "score": float(np.mean([score[b] for b in best.values()])),
+        self.last_eval = {"epoch": self.epoch, "part": part, "best": best,
+                          "subjects": per_subject, "mean": mean,
+                          "score": float(np.mean([score[b] for b in best.values()])),
                           "fc_sim": ev.fc, "fcd_sim": ev.fcd}
         return self.last_eval
 
-    def _evaluate_share(self, evaluator: Evaluator) -> Evaluation:
-        """``evaluator``'s scores of this process's elements, a window at a time."""
+    def _restarts(self, fallback: Tensor | None = None) -> dict[str, int]:
+        """The best restart of each subject: the lowest training loss (a running average), or
+        before any step the lowest ``fallback`` (else the current choice)."""
+        R = self.cfg.restarts
+        rank = (self._gather_rows(self.element_loss) if self.element_loss is not None
+                else fallback)
+        if rank is None:
+            return dict(self.best)
+        return {sid: s * R + int(rank[s * R:(s + 1) * R].argmin())
+                for s, sid in enumerate(self.ids)}
+
+    def _evaluate_share(self, evaluator: Evaluator, n_volumes: int) -> Evaluation:
+        """``evaluator``'s scores of this process's elements (simulations of ``n_volumes``), a
+        window at a time."""
         if not self._runners:
-            return evaluator(self._eval_simulation)
+            return evaluator(lambda seed: self._eval_simulation(seed, n_volumes))
         parts = []
         for sim, rows in self._windows():
             local = slice(rows.start - self.rows.start, rows.stop - self.rows.start)
             window = evaluator.replace(targets=rows_of(evaluator.targets, local))
-            parts.append(window(lambda seed: self._eval_simulation(seed, sim)))  # noqa: B023
+            parts.append(window(lambda seed: self._eval_simulation(seed, n_volumes, sim)))  # noqa: B023
         return Evaluation({k: torch.cat([p.scores[k] for p in parts]) for k in parts[0].scores},
                           torch.cat([p.fc for p in parts]),
                           None if parts[0].fcd is None else torch.cat([p.fcd for p in parts]))
 
-    def _eval_simulation(self, seed: int, simulator: BoldSimulator | None = None) -> Tensor:
+    def _eval_simulation(self, seed: int, n_volumes: int,
+                         simulator: BoldSimulator | None = None) -> Tensor:
         g = torch.Generator(device=self.device).manual_seed(seed)
-        return self.simulate(self.data.n_eval_volumes, self.eval_dt, g, simulator)
-
-    def _eval_share(self, seed: int) -> Tensor:
-        """One evaluation simulation of this process's elements (every window)."""
-        with torch.no_grad():
-            return torch.cat([self._eval_simulation(seed, sim) for sim, _ in self._windows()])
+        return self.simulate(n_volumes, self.eval_dt, g, simulator)
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -448,7 +492,8 @@ class Trainer(BatchShares, Recovery):
             with self._stop_on_signals():
                 self._run_epochs(bar)
                 self.save("last.pt")
-                result = self.export(time.time() - start)
+                with self._handed_over():
+                    result = self.export(time.time() - start)
                 self.finished = True
                 self.save("last.pt")
         except Interrupted as err:
@@ -474,7 +519,7 @@ class Trainer(BatchShares, Recovery):
                     evaluated = bool(cfg.eval_every and self.epoch % cfg.eval_every == 0
                                      and self.epoch < cfg.epochs)
                     if evaluated:
-                        self._evaluate_and_keep_best(row)
+                        self._validate(row)
                 except (StepDiverged, SimulationDiverged) as err:
                     self._recover(err, "step" if isinstance(err, StepDiverged) else "evaluation")
                     if bar is not None:
@@ -493,31 +538,54 @@ class Trainer(BatchShares, Recovery):
                                     train_fc=f"{row.get('fc_similarity', float('nan')):.3f}")
             row = dict(self.history[-1]) if self.history else {"epoch": self.epoch}
             try:
-                self._evaluate_and_keep_best(row, final=True)
+                if self.validator is not None:  # the final parameters are a candidate too
+                    self._validate(row, final=True)
+                else:
+                    self.best = self._restarts()
+                with self._handed_over():  # the held-out part, scored once
+                    self.evaluate()
             except SimulationDiverged as err:
                 self._recover(err, "evaluation")
                 continue
-            if self.history:
+            if self.history and self.validator is not None:
                 self.history[-1] = row
-                if self.main:  # the last epoch's final scores; its other values are logged
+                if self.main:  # the last epoch's validation scores; its other values are logged
                     self.outputs.log({k: v for k, v in row.items()
                                       if k == "epoch" or k.startswith("eval/")}, None)
             return
 
 
-    def _evaluate_and_keep_best(self, row: dict[str, float], final: bool = False) -> None:
-        ev = self.evaluate()
+    def _validate(self, row: dict[str, float], final: bool = False) -> None:
+        """Score the validation part; a better score than any before (or, at the end, the first
+        score of a resumed run that has none) makes this state the selected one, ``best.pt``."""
+        ev = self.evaluate(part="validation")
         row.update({f"eval/{k}": v for k, v in ev["mean"].items()})
         self.best = ev["best"]
-        if ev["score"] > self.best_score or final and not self.outputs.has("best.pt"):
-            self.best_score = ev["score"]
+        if ev["score"] > self.best_score or final and self.selected is None:
+            self.selected = {"epoch": self.epoch, "score": ev["score"], "best": dict(self.best),
+                             "model_state": {k: v.detach().clone() for k, v in
+                                             self.simulator.state_dict().items()}}
             self.save("best.pt")
         m = ev["mean"]
-        log.info("epoch %d: %s %.3f (Fisher %.3f), FCD KS %s%s; baselines: %s", self.epoch,
-                 self.score_name, m["fc_similarity"], m["fc_similarity_fisher"],
-                 f"{m['fcd_ks']:.3f}" if "fcd_ks" in m else "n/a",
-                 f" (own fitted-part FCD {m['own_fcd_ks']:.3f})" if "own_fcd_ks" in m else "",
-                 ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items() if k in m))
+        log.info("epoch %d: validation FC similarity %.3f (Fisher %.3f), FCD KS %s", self.epoch,
+                 m["fc_similarity"], m["fc_similarity_fisher"],
+                 f"{m['fcd_ks']:.3f}" if "fcd_ks" in m else "n/a")
+
+    @contextlib.contextmanager
+    def _handed_over(self) -> Iterator[None]:
+        """The parameters and best restarts of the checkpoint the run hands over (the selected
+        state with a validation part, else the current one) installed for the block."""
+        if self.selected is None:
+            yield
+            return
+        state, best = {k: v.clone() for k, v in self.simulator.state_dict().items()}, self.best
+        self.simulator.load_state_dict(self.selected["model_state"])
+        self.best = dict(self.selected["best"])
+        try:
+            yield
+        finally:
+            self.simulator.load_state_dict(state)
+            self.best = best
 
     # -- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -531,10 +599,12 @@ class Trainer(BatchShares, Recovery):
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": {"generator": self.generator.get_state(), "torch": torch.get_rng_state(),
                     "numpy": _numpy_rng_state(), "python": random.getstate()},
-            "data": {"name": data.cohort.name, "ids": self.ids, "checksums": data.checksums},
+            "data": {"name": data.cohort.name, "ids": self.ids, "checksums": data.checksums,
+                     "split": self.split},
             "elements": self.elements,
             "best": self.best,
-            "best_score": self.best_score,
+            "selected": None if self.selected is None else {
+                **self.selected, "model_state": self._whole_rows(self.selected["model_state"])},
             "element_loss": (None if self.element_loss is None
                              else self._gather_rows(self.element_loss)),
             "history": self.history,
@@ -576,7 +646,7 @@ class Trainer(BatchShares, Recovery):
         """
         cfg = self.cfg
         ckpt = self.outputs.load_for_resume(path, self.run_config, self.data.checksums,
-                                            self.elements)
+                                            self.elements, self.split)
         done = int(ckpt["epoch"])
         if done > cfg.epochs or done == cfg.epochs and ckpt.get("finished", False):
             raise ValueError(
@@ -600,7 +670,10 @@ class Trainer(BatchShares, Recovery):
         self.epoch = done
         self.history = list(ckpt["history"])
         self.best = dict(ckpt["best"])
-        self.best_score = float(ckpt.get("best_score", -math.inf))
+        selected = ckpt["selected"]
+        self.selected = None if selected is None else {
+            **selected, "best": dict(selected["best"]),
+            "model_state": self._my_rows(selected["model_state"])}
         self.divergences = int(ckpt.get("divergences", 0))
         self.element_loss = ckpt.get("element_loss")
         if self.element_loss is not None:
@@ -639,7 +712,9 @@ class Trainer(BatchShares, Recovery):
         result = {
             "held_out": ev["subjects"],
             "mean": ev["mean"],
-            "best_epoch_score": self.best_score,
+            "checkpoint": self.handed_over,
+            "selected_epoch": self.epoch if self.selected is None else self.selected["epoch"],
+            "best_epoch_score": None if self.selected is None else self.best_score,
             "epochs": self.epoch,
             "fit_seconds": elapsed,
             "device": str(self.device),
