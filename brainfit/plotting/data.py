@@ -4,7 +4,6 @@ FCD matrices side by side (:func:`plot_fc`, :func:`plot_fcd`) and time series
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from brainfit.checks import positive
 from brainfit.plotting._common import (
     FC_CMAP,
     _array,
@@ -67,12 +67,7 @@ def plot_bold(bold: np.ndarray, tr: float, path: str | os.PathLike | None,
         raise ValueError(f"bold must be a time series (T, N) with T >= 2 samples and N >= 1 "
                          f"regions, got shape {y.shape}")
     _finite(y, "bold")
-    try:
-        tr = float(tr)
-    except (TypeError, ValueError):
-        raise ValueError(f"tr must be the repetition time in seconds (> 0), got {tr!r}") from None
-    if not (math.isfinite(tr) and tr > 0):
-        raise ValueError(f"tr must be the repetition time in seconds (> 0), got {tr}")
+    tr = positive(tr, "tr", "seconds", fix="give the repetition time of the BOLD series")
     if not isinstance(title, str):
         raise TypeError(f"title must be a str, got {type(title).__name__}")
     t_len, n = y.shape
@@ -197,12 +192,13 @@ def plot_fcd(matrices: Mapping[str, np.ndarray], step: float,
 
     Raises:
         TypeError: ``matrices`` is not a non-empty dict, or ``path`` is not a path or None.
-        ValueError: a matrix is not square, not numbers or not finite, or ``step`` is not
-            positive.
+        ValueError: a matrix is not square, not numbers or not finite, or ``step`` is not a
+            positive finite number.
     """
     _check_path(path)
     mats = _matrices(matrices, "matrices")
-    step = _positive_seconds(step, "step")
+    step = positive(step, "step", "seconds",
+                    fix="give the seconds between window starts, as given to metrics.fcd")
     lo = min(0.0, min(float(m.min()) for m in mats.values()))
     k = len(mats)
     fig = _new_figure(0.8 + 4.2 * k, 4.6)
@@ -220,16 +216,6 @@ def plot_fcd(matrices: Mapping[str, np.ndarray], step: float,
     fig.suptitle(title or f"Functional connectivity dynamics{win}, every {step:g} s",
                  fontsize=12)
     return _save(fig, path)
-
-
-def _positive_seconds(v: object, name: str) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number of seconds, got {v!r}") from None
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be a positive number of seconds, got {x}")
-    return x
 
 
 # ----------------------------------------------------------------------------- time series
