@@ -64,18 +64,26 @@ def test_sync_cells_magics_and_bad_input():
 
 @pytest.fixture
 def figures(monkeypatch) -> list:
-    """Every Figure brainfit.plotting makes during the test."""
+    """Every Figure brainfit.plotting makes during the test (``_new_figure`` wrapped in each of
+    the package's modules that calls it)."""
+    import importlib
+    import pkgutil
+
     from brainfit import plotting
+    from brainfit.plotting import _common
 
     made: list = []
-    original = plotting._new_figure
+    original = _common._new_figure
 
     def spy(*args, **kwargs):
         fig = original(*args, **kwargs)
         made.append(fig)
         return fig
 
-    monkeypatch.setattr(plotting, "_new_figure", spy)
+    for info in pkgutil.iter_modules(plotting.__path__):
+        module = importlib.import_module(f"{plotting.__name__}.{info.name}")
+        if getattr(module, "_new_figure", None) is original:
+            monkeypatch.setattr(module, "_new_figure", spy)
     return made
 
 

@@ -107,8 +107,8 @@ def test_fc_comparison_png_and_content(tmp_path, saved):
 
 def test_fc_comparison_caps_rows(tmp_path, saved, monkeypatch):
     """With more subjects than MAX_SUBJECTS only the first MAX_SUBJECTS rows are drawn and the
-    title says so (the cap lowered to 2 to keep the test fast)."""
-    monkeypatch.setattr(plotting, "MAX_SUBJECTS", 2)
+    title says so (the cap lowered to 2 to keep the test fast, in plotting.fit, which reads it)."""
+    monkeypatch.setattr(plotting.fit, "MAX_SUBJECTS", 2)
     emp, sim = fc_pair()
     out = plotting.plot_fc_comparison(emp, sim, None, tmp_path / "fc.png")
     check_png(out, 11.75, 0.5 + 3.3 * 2)
