@@ -482,9 +482,10 @@ def plot_loss_curves(history: list[dict[str, float]],
     Panels, each only when it has something to show: the training loss (``loss``, and
     ``eval/loss`` if recorded; logarithmic y axis when every value is positive); the metric series
     (every other numeric key: loss terms such as ``fc_corr`` or ``fcd``, similarities such as
-    ``fc_similarity``, held-out ``eval/...`` scores); the titles say which is which: training
+    ``fc_similarity``, validation ``eval/...`` scores); the titles say which is which: training
     scores are measured on the part of each session the fit is fitted to, ``eval/`` scores on the
-    held-out part it never sees (the scores to report); the optimiser diagnostics ``lr`` and
+    validation part, which is not fitted and picks ``best.pt`` (the held-out scores, the ones to
+    report, are in ``metrics.json``); the optimiser diagnostics ``lr`` and
     ``grad_norm`` (log y when positive). Training series are solid lines; ``eval/`` series are
     dashed with markers and drawn only at the epochs where they were recorded. Non-numeric values
     and NaN are skipped. An empty history gives a figure that says so, so a run with no epochs still
@@ -516,8 +517,8 @@ def plot_loss_curves(history: list[dict[str, float]],
     metric_keys = [k for k in series if k not in loss_keys and k not in opt_keys]
     panels = [(title, keys, log) for title, keys, log in (
         ("training loss: on the fitted (training) part of each session", loss_keys, True),
-        ("scores: solid = training part (what the fit sees); dashed eval/ = held-out part "
-         "(never fitted: the honest score)", metric_keys, False),
+        ("scores: solid = fitted part (what the fit sees); dashed eval/ = validation part "
+         "(not fitted; it picks best.pt)", metric_keys, False),
         ("optimiser: learning rate and gradient norm", opt_keys, True),
     ) if keys]
 
