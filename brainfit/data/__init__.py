@@ -37,17 +37,19 @@ Preprocessing
 :class:`Preprocessing` (fields = the ``conf/data`` yaml keys) and :func:`preprocess`: drop initial
 volumes, linear detrend, zero-phase Butterworth band-pass (0.01-0.1 Hz by default, below the
 Nyquist frequency of each subject's TR), global signal regression (off by default), z-score, SC
-normalisation. :func:`empirical_fc`, :func:`empirical_fcd`, :func:`empirical_targets` compute
-observables with :mod:`brainfit.metrics`; :func:`sc_fc_baseline` is the SC-FC correlation a model
-should beat.
+normalisation. :func:`split_sessions` cuts every session into fitted, validation and held-out
+parts before preprocessing each part on its own (what a fit does: nothing fitted or selected
+depends on the held-out volumes). :func:`empirical_fc`, :func:`empirical_fcd`,
+:func:`empirical_targets` compute observables with :mod:`brainfit.metrics`;
+:func:`sc_fc_baseline` is the SC-FC correlation a model should beat.
 
 Example::
 
     from brainfit import data
-    cohort = data.load("gw", preprocessing=data.Preprocessing())
-    train, test = cohort.split(0.8)
-    batch = train.batch(device="cpu")      # batch.weights (5, 80, 80), batch.bold (5, 284, 80)
-    print(data.sc_fc_baseline(cohort))
+    cohort = data.load("gw")                # as stored
+    parts = data.split_sessions(cohort, 0.8, preprocessing=data.Preprocessing())
+    batch = parts.fit.batch(device="cpu")  # batch.weights (5, 80, 80), batch.bold (5, 284, 80)
+    print(data.sc_fc_baseline(parts.fit))
 """
 
 from brainfit.data.aal2 import cortical_indices, cortical_labels
@@ -68,6 +70,7 @@ from brainfit.data.loaders import (
 )
 from brainfit.data.preprocess import (
     Preprocessing,
+    SessionParts,
     StructureFunctionBaseline,
     bandpass,
     detrend,
@@ -80,6 +83,7 @@ from brainfit.data.preprocess import (
     preprocess_bold,
     regress_global_signal,
     sc_fc_baseline,
+    split_sessions,
     zscore,
 )
 from brainfit.data.subject import Cohort, CohortBatch, DataError, Subject
@@ -116,6 +120,8 @@ __all__ = [
     "normalize_weights",
     "preprocess",
     "preprocess_bold",
+    "SessionParts",
+    "split_sessions",
     "read_matrix",
     "regress_global_signal",
     "save_npz",
