@@ -52,7 +52,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
 
     ``write(fh)`` fills a uniquely named temporary file in the same folder (so two writers never
     share it); the file is flushed and fsynced, renamed onto ``path``, and the folder is fsynced so
-    that the rename survives a power cut.
+    that the rename survives a power cut. The file gets the permissions of any new file
+    (``0o666`` less the umask), not the private ``0o600`` of a temporary file, so that
+    collaborators read a run's outputs as they read its other files.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +63,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
+            with contextlib.suppress(OSError):  # e.g. a file system without permissions
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -74,6 +78,13 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
         finally:
             os.close(dir_fd)
     return path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -25,3 +25,20 @@ def test_positive_raises_the_subclass_asked_for():
 
     with pytest.raises(UsageError, match="^n must be a positive, finite number, got 0$"):
         positive(0, "n", error=UsageError)
+
+
+def test_files_written_atomically_are_readable_as_the_umask_allows(tmp_path):
+    """A run's outputs (checkpoints, tables) get the permissions of any new file, not the 0600
+    of the temporary file they are written through."""
+    import os
+
+    from brainfit.checkpoint import write_text
+
+    previous = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "metrics.json", "{}")
+        assert path.stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert write_text(tmp_path / "private.json", "{}").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(previous)
