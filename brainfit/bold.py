@@ -70,6 +70,7 @@ import torch
 from torch import Tensor, nn
 
 from brainfit import integrate as _integrate
+from brainfit.checks import positive
 from brainfit.params import ParamConfig, ParameterSet, ParamSpec
 from brainfit.registry import Registry
 from brainfit.runtime import check_finite
@@ -164,9 +165,10 @@ def stephan2007_coefficients(
     epsilon = table["epsilon"] if epsilon is None else float(epsilon)
     nu0 = table["nu0"] if nu0 is None else float(nu0)
     r0 = table["r0"] if r0 is None else float(r0)
-    for name, value in (("rho", rho), ("te", te), ("nu0", nu0), ("r0", r0)):
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value}")
+    rho = positive(rho, "rho")
+    te = positive(te, "te", "seconds")
+    nu0 = positive(nu0, "nu0", "1/s")
+    r0 = positive(r0, "r0", "1/s")
     return 4.3 * nu0 * rho * te, epsilon * r0 * rho * te, 1.0 - epsilon
 
 
@@ -209,16 +211,6 @@ PRESETS.register("stephan2007_3t", _preset(0.04, "stephan2007_3t"))
 _REL = 1e-6  # tolerance for "is an integer multiple of"
 
 
-def _positive_seconds(value: Any, what: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be a number of seconds, got {value!r}") from None
-    if not (x > 0 and math.isfinite(x)):
-        raise ValueError(f"{what} must be a finite positive time in seconds, got {value!r}")
-    return x
-
-
 def _integer_ratio(num: float, den: float) -> int | None:
     """``num / den`` if it is a positive integer within a relative 1e-6, else None."""
     r = num / den
@@ -257,9 +249,10 @@ def sampling_steps(tr: float, bold_dt: float, neural_dt: float) -> tuple[float, 
         ValueError: a non-positive value, or a neural step longer than the BOLD step (the head
             receives one drive value per BOLD step, so it cannot step finer than the network).
     """
-    tr = _positive_seconds(tr, "TR")
-    bold_dt = _positive_seconds(bold_dt, "BOLD step dt")
-    neural_dt = _positive_seconds(neural_dt / 1000.0, "neural step dt") * 1000.0
+    tr = positive(tr, "TR", "seconds")
+    bold_dt = positive(bold_dt, "BOLD step dt", "seconds")
+    # to seconds and back (not always the identity in floating point): the step used ever since
+    neural_dt = positive(neural_dt, "neural step dt", "ms") / 1000.0 * 1000.0
     bold_ms, tr_ms = bold_dt * 1000.0, tr * 1000.0
     if neural_dt > bold_ms * (1 + _REL):
         raise ValueError(
@@ -398,7 +391,7 @@ class BalloonWindkessel(BoldHead):
         super().__init__()
         preset_values = PRESETS.get(preset)  # ValueError naming the valid presets
         self.preset = preset
-        self.dt = _positive_seconds(dt, "BOLD step dt")
+        self.dt = positive(dt, "BOLD step dt", "seconds")
         scheme = _integrate.create(integrator)
         if scheme.stochastic:
             raise ValueError(
@@ -594,7 +587,7 @@ class BalloonWindkessel(BoldHead):
         """
         self._check_state(state)
         _check_drive(u, state.shape[0], state.shape[2], "u")
-        h = self.dt if dt is None else _positive_seconds(dt, "dt")
+        h = self.dt if dt is None else positive(dt, "dt", "seconds")
         states, x, _ = self._run(state, u, h)
         return self._signal_of_states(states, state), x
 
@@ -616,7 +609,7 @@ class BalloonWindkessel(BoldHead):
             ValueError: wrong shape, non-positive dt.
             SimulationDiverged: a non-finite drive, or the haemodynamics diverged.
         """
-        dt = _positive_seconds(dt, "dt")
+        dt = positive(dt, "dt", "seconds")
         if not isinstance(z, Tensor):
             raise TypeError(f"z must be a torch.Tensor of shape (B, T, N), got {type(z).__name__}")
         if z.dim() != 3:
@@ -667,7 +660,7 @@ class IdentityBold(BoldHead):
 
     def __init__(self, dt: float = 0.08, n_regions: int = 1, n_batch: int = 1) -> None:
         super().__init__()
-        self.dt = _positive_seconds(dt, "BOLD step dt")
+        self.dt = positive(dt, "BOLD step dt", "seconds")
         self.n_regions = int(n_regions)
 
     def param_table(self) -> list[dict[str, Any]]:
@@ -711,7 +704,7 @@ class IdentityBold(BoldHead):
         Raises:
             ValueError: wrong shape, non-positive dt, NaN or infinite values.
         """
-        _positive_seconds(dt, "dt")
+        positive(dt, "dt", "seconds")
         if not isinstance(z, Tensor):
             raise TypeError(f"z must be a torch.Tensor of shape (B, T, N), got {type(z).__name__}")
         if z.dim() != 3:
@@ -771,14 +764,9 @@ class BoldStream:
         if not isinstance(head, BoldHead):
             raise TypeError(f"head must be a BoldHead (BalloonWindkessel or IdentityBold), got "
                             f"{type(head).__name__}")
-        try:
-            neural_dt = float(neural_dt)
-        except (TypeError, ValueError):
-            raise TypeError(f"neural_dt must be a number of ms, got {neural_dt!r}") from None
-        if not (neural_dt > 0 and math.isfinite(neural_dt)):
-            raise ValueError(f"neural_dt must be a finite positive step in ms, got {neural_dt}")
-        tr = _positive_seconds(tr, "TR")
-        step = head.dt if step is None else _positive_seconds(step, "BOLD step")
+        neural_dt = positive(neural_dt, "neural_dt", "ms")
+        tr = positive(tr, "TR", "seconds")
+        step = head.dt if step is None else positive(step, "BOLD step", "seconds")
         bold_ms = step * 1000.0
         m = _integer_ratio(bold_ms, neural_dt)
         if m is None:

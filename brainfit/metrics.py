@@ -30,6 +30,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from brainfit.checks import positive
+
 __all__ = [
     "analytic_signal",
     "autocorrelation",
@@ -126,16 +128,6 @@ def _same_dtype_device(a: Tensor, b: Tensor, what: str) -> None:
     if a.device != b.device:
         raise ValueError(f"{what}: inputs are on different devices {a.device} and {b.device}; move "
                          f"one of them")
-
-
-def _positive(value: object, name: str, unit: str) -> float:
-    try:
-        v = float(value)  # python numbers and 0-d tensors
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be a positive number ({unit}), got {value!r}") from None
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be a positive, finite number ({unit}), got {value!r}")
-    return v
 
 
 def _unbatch(out: Tensor, unbatched: bool) -> Tensor:
@@ -393,9 +385,9 @@ def fcd_windows(n_samples: int, tr: float, window: float = 60.0, step: float = 2
         ValueError: non-positive tr/window/step, a window of fewer than 2 samples, a step of 0
             samples, or a series shorter than one window.
     """
-    tr = _positive(tr, "tr", "sampling interval in seconds")
-    window = _positive(window, "window", "window length in seconds")
-    step = _positive(step, "step", "window step in seconds")
+    tr = positive(tr, "tr", "sampling interval in seconds")
+    window = positive(window, "window", "window length in seconds")
+    step = positive(step, "step", "window step in seconds")
     w = _seconds_to_samples(window, tr)
     s = _seconds_to_samples(step, tr)
     if w < 2:
@@ -750,7 +742,7 @@ def psd_welch(x: Tensor, fs: float, nperseg: int | None = None, noverlap: int | 
             window name or window of the wrong length.
     """
     x3, unbatched = _series(x, "x")
-    fs = _positive(fs, "fs", "sampling frequency in Hz")
+    fs = positive(fs, "fs", "sampling frequency in Hz")
     n_t = x3.shape[1]
     if nperseg is None:
         nperseg = window.shape[0] if isinstance(window, Tensor) and window.dim() == 1 else min(

@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from brainfit import coupling as coupling_lib
 from brainfit import engine as engine_lib
 from brainfit import integrate, runtime
+from brainfit.checks import positive
 from brainfit.connectome import (
     NORMALIZATIONS,
     EffectiveConnectivity,
@@ -235,8 +236,8 @@ class BrainNetwork(nn.Module):
         spd_value = spd.get("value") if isinstance(spd, dict) else spd
         self.has_delays = L is not None and not (
             spd_value is not None and torch.as_tensor(spd_value).double().isinf().all())
-        if spd_value is not None and bool((torch.as_tensor(spd_value) <= 0).any()):
-            raise ValueError(f"conduction speed must be > 0 mm/ms, got {spd_value}")
+        if spd_value is not None:
+            _check_speed(spd_value)
         if not self.has_delays:
             overrides.pop("speed", None)
         self.params = ParameterSet(self.param_specs, n, self.n_batch, overrides=overrides)
@@ -519,6 +520,14 @@ class NetworkVectorField(nn.Module):
                          None)
         forcing = net.stimulus(float(t)) if net.stimulus is not None else None
         return net.model.derivative(x, c, forcing)
+
+
+def _check_speed(value: Any) -> None:
+    """Every conduction speed given (a number, or one per region or subject) is a positive number
+    of mm/ms, or inf (no conduction delays)."""
+    for v in torch.as_tensor(value, dtype=torch.float64).reshape(-1).tolist():
+        if v != math.inf:
+            positive(v, "conduction speed", "mm/ms", fix="or inf for no conduction delays")
 
 
 def _whole_steps(duration: float, dt: float, what: str, allow_zero: bool = False) -> int:

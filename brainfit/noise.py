@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from brainfit.checks import positive
 from brainfit.params import ParameterSet, ParamSpec
 from brainfit.registry import Registry
 
@@ -140,9 +141,7 @@ class OrnsteinUhlenbeckNoise(Noise):
                  trainable: bool = False, scope: str = "global", n_regions: int = 1,
                  n_batch: int = 1) -> None:
         super().__init__(state_names, sigma, trainable, scope, n_regions, n_batch)
-        if not tau > 0:
-            raise ValueError(f"OU correlation time tau must be > 0 ms, got {tau}")
-        self.tau = float(tau)
+        self.tau = positive(tau, "OU correlation time tau", "ms")
 
     def init_state(self, shape, dtype, device, generator=None, rows=None):
         # start in the stationary distribution

@@ -319,6 +319,10 @@ def test_presets_and_field_strength_coefficients():
         pytest.approx(4.3 * 28.265 * 7 * 0.4 * 0.025)
     with pytest.raises(ValueError, match="no tabulated constants"):
         stephan2007_coefficients(0.34, 7.0)
+    with pytest.raises(ValueError, match="rho must be a positive, finite number"):
+        stephan2007_coefficients(-0.34, 1.5)
+    with pytest.raises(ValueError, match=r"te must be a positive, finite number \(seconds\)"):
+        stephan2007_coefficients(0.34, 1.5, te=0.0)
     head = BalloonWindkessel(params={"rho": 0.4})
     assert _values(head)["k1"] == pytest.approx(2.8, rel=1e-6)
     head = BalloonWindkessel(params={"rho": 0.4, "k1": 1.0})
@@ -351,16 +355,16 @@ def test_bad_input_raises_clear_errors():
     """Each mistake is reported where it enters, naming what was expected."""
     with pytest.raises(ValueError, match="valid presets are"):
         BalloonWindkessel("buxton1998")
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         BalloonWindkessel(dt=0.0)
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         BalloonWindkessel(dt=-0.01)
     with pytest.raises(ValueError, match="stochastic"):
         BalloonWindkessel(integrator="euler_maruyama")
     with pytest.raises(ValueError, match="valid names"):
         BalloonWindkessel(trainable=["kapa"])
     head = BalloonWindkessel()
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         head(torch.zeros(1, 5, 1), dt=0.0)
     with pytest.raises(ValueError, match=r"TR = 0.725 s is not an integer multiple"):
         BoldStream(head, 1, 1, neural_dt=1.0, tr=0.725)
@@ -456,7 +460,7 @@ def test_identity_head_is_a_head_like_the_balloons():
     stream = BoldStream(head, 2, 4, neural_dt=80.0, tr=0.4, dtype=F64)
     stream.push(z).sum().backward()
     torch.testing.assert_close(z.grad, torch.full_like(z, 1 / 5))  # 25 samples = 5 whole TRs
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         IdentityBold(dt=0.0)
     with pytest.raises(ValueError, match="not an integer multiple"):
         BoldStream(head, 1, 4, neural_dt=80.0, tr=0.7)

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from brainfit.checks import positive
+
 # A TR above this many seconds is taken to be a unit mistake (milliseconds given for seconds).
 _MAX_TR_S = 30.0
 
@@ -215,14 +217,8 @@ class Subject:
             n = b.shape[1] if n is None else n
 
         if self.tr is not None:
-            if isinstance(self.tr, bool):
-                raise TypeError(f"{where}: tr must be a number in s, got {self.tr!r}")
-            try:
-                tr = float(self.tr)
-            except (TypeError, ValueError) as err:
-                raise TypeError(f"{where}: tr must be a number in s, got {self.tr!r}") from err
-            if not np.isfinite(tr) or tr <= 0:
-                raise DataError(f"{where}: tr must be a positive number of seconds, got {tr}")
+            tr = positive(self.tr, f"{where}: tr", "seconds", error=DataError,
+                          fix="the repetition time, e.g. tr=0.72 for HCP")
             if tr > _MAX_TR_S:
                 raise DataError(
                     f"{where}: tr = {tr:g} s is implausibly long; TR is in seconds (did you give "
