@@ -61,7 +61,6 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -74,6 +73,14 @@ from brainfit.checks import positive
 from brainfit.params import ParamConfig, ParameterSet, ParamSpec
 from brainfit.registry import Registry
 from brainfit.runtime import check_finite
+from brainfit.timegrid import (  # noqa: F401 (sampling_steps: brainfit.bold's, as ever)
+    bold_steps_per_tr,
+    burn_in_seconds,
+    burn_in_steps,
+    neural_steps_per_bold_step,
+    sampling_steps,
+    substeps,
+)
 
 __all__ = [
     "FIELD_CONSTANTS",
@@ -83,7 +90,6 @@ __all__ = [
     "BoldHead",
     "BoldStream",
     "IdentityBold",
-    "sampling_steps",
     "stephan2007_coefficients",
 ]
 
@@ -207,70 +213,6 @@ PRESETS: Registry[dict[str, float]] = Registry("BOLD preset", listing="valid pre
 PRESETS.register("friston2003", _preset(0.02, "friston2003"))
 PRESETS.register("stephan2007", _preset(0.04, "stephan2007"))
 PRESETS.register("stephan2007_3t", _preset(0.04, "stephan2007_3t"))
-
-_REL = 1e-6  # tolerance for "is an integer multiple of"
-
-
-def _integer_ratio(num: float, den: float) -> int | None:
-    """``num / den`` if it is a positive integer within a relative 1e-6, else None."""
-    r = num / den
-    k = round(r)
-    if k >= 1 and abs(r - k) <= _REL * max(1.0, r):
-        return int(k)
-    return None
-
-
-def sampling_steps(tr: float, bold_dt: float, neural_dt: float) -> tuple[float, float]:
-    """The BOLD step (s) and neural step (ms) that a simulation sampled every ``tr`` s uses.
-
-    The BOLD head steps at a whole fraction of TR (its samples fall on the TR grid), and each of
-    its steps is a whole number of neural steps (the network records its drive averaged over each
-    BOLD step). The configured steps are kept when they satisfy both; otherwise the largest steps
-    not above them that do:
-
-    - the neural step is kept if it divides TR, else it becomes ``TR / ceil(TR / neural_dt)``
-      (e.g. 80 ms at TR = 0.5 s: 500/7 = 71.4 ms);
-    - the BOLD step becomes the largest multiple of the neural step that divides TR and is at
-      most ``bold_dt`` (at least one neural step; e.g. 0.08 s at TR = 2.5 s with a 0.1 ms neural
-      step: 0.0625 s).
-
-    So any TR works with any configured steps, and a combination that already fits (0.08 s at
-    TR = 2 s or 0.72 s) gives exactly the configured steps.
-
-    Args:
-        tr: repetition time, s.
-        bold_dt: the configured BOLD step (the head's ``dt``), s.
-        neural_dt: the configured neural step, ms.
-
-    Returns:
-        ``(bold step in s, neural step in ms)``.
-
-    Raises:
-        ValueError: a non-positive value, or a neural step longer than the BOLD step (the head
-            receives one drive value per BOLD step, so it cannot step finer than the network).
-    """
-    tr = positive(tr, "TR", "seconds")
-    bold_dt = positive(bold_dt, "BOLD step dt", "seconds")
-    # to seconds and back (not always the identity in floating point): the step used ever since
-    neural_dt = positive(neural_dt, "neural step dt", "ms") / 1000.0 * 1000.0
-    bold_ms, tr_ms = bold_dt * 1000.0, tr * 1000.0
-    if neural_dt > bold_ms * (1 + _REL):
-        raise ValueError(
-            f"the neural step dt = {neural_dt:g} ms is longer than the BOLD step bold.dt = "
-            f"{bold_dt:g} s: the BOLD head receives the drive averaged over each of its steps, "
-            f"so a step holds at least one neural step; set bold.dt >= {neural_dt / 1000.0:g} s "
-            f"(e.g. bold.dt={neural_dt / 1000.0:g}) or a neural dt <= {bold_ms:g} ms"
-        )
-    if _integer_ratio(tr, bold_dt) is not None and _integer_ratio(bold_ms, neural_dt) is not None:
-        return bold_dt, neural_dt
-    per_tr = _integer_ratio(tr_ms, neural_dt)
-    if per_tr is None:
-        per_tr = math.ceil(tr_ms / neural_dt - _REL)
-        neural_dt = tr_ms / per_tr
-    most = max(1, math.floor(bold_ms / neural_dt * (1 + _REL)))
-    m = next(k for k in range(min(most, per_tr), 0, -1) if per_tr % k == 0)
-    return m * neural_dt / 1000.0, neural_dt
-
 
 class _Coefficients(NamedTuple):
     """Parameter values in the state's dtype, broadcastable against (B, N)."""
@@ -618,7 +560,7 @@ class BalloonWindkessel(BoldHead):
         b, t, n = z.shape
         self._check_regions(n)
         self.params.check_batch(b)
-        n_sub = max(1, math.ceil(dt / self.dt - _REL))
+        n_sub = substeps(dt, self.dt)
         dtype = z.dtype if z.is_floating_point() else self.params.raw["kappa"].dtype
         state = self.init_state(b, n, dtype=dtype, device=z.device)
         u = z.repeat_interleave(n_sub, dim=1) if n_sub > 1 else z
@@ -646,8 +588,8 @@ class IdentityBold(BoldHead):
 
     Args:
         dt: seconds per drive sample the head receives (the network records the mean of its drive
-            over each); at least the neural step (:func:`sampling_steps` fits it to the TR). The
-            TR mean is exact whatever dt, so a coarse dt costs nothing.
+            over each); at least the neural step (:func:`~brainfit.timegrid.sampling_steps` fits
+            it to the TR). The TR mean is exact whatever dt, so a coarse dt costs nothing.
         n_regions, n_batch: accepted for the same factory signature as
             :class:`BalloonWindkessel` (the head has nothing per region or subject).
 
@@ -729,8 +671,8 @@ class BoldStream:
     before ``burn_in`` is returned. Splitting a run into chunks of any sizes gives the same
     samples as one push.
 
-    The stream takes the steps as given; :func:`sampling_steps` gives steps that fit any TR
-    (:class:`~brainfit.simulator.BoldSimulator` uses it).
+    The stream takes the steps as given; :func:`~brainfit.timegrid.sampling_steps` gives steps
+    that fit any TR (:class:`~brainfit.simulator.BoldSimulator` uses it).
 
     Args:
         head: the haemodynamic model (:class:`BalloonWindkessel`), or :class:`IdentityBold`.
@@ -767,38 +709,10 @@ class BoldStream:
         neural_dt = positive(neural_dt, "neural_dt", "ms")
         tr = positive(tr, "TR", "seconds")
         step = head.dt if step is None else positive(step, "BOLD step", "seconds")
-        bold_ms = step * 1000.0
-        m = _integer_ratio(bold_ms, neural_dt)
-        if m is None:
-            fix = max(1, round(bold_ms / neural_dt)) * neural_dt / 1000.0
-            raise ValueError(
-                f"the BOLD step head.dt = {step} s = {bold_ms:g} ms is not an integer multiple "
-                f"of neural_dt = {neural_dt:g} ms (ratio {bold_ms / neural_dt:.6g}); choose a "
-                f"neural_dt that divides {bold_ms:g} ms, or build the head with dt = a multiple "
-                f"of {neural_dt / 1000.0:g} s (e.g. dt={fix:g})"
-            )
-        spt = _integer_ratio(tr, step)
-        if spt is None:
-            fit_step, fit_dt = sampling_steps(tr, step, neural_dt)
-            raise ValueError(
-                f"TR = {tr:g} s is not an integer multiple of the BOLD step head.dt = "
-                f"{step:g} s (ratio {tr / step:.6g}); use a BOLD step that divides TR and is a "
-                f"multiple of the neural step, e.g. step={fit_step:.6g} s with neural_dt = "
-                f"{fit_dt:.6g} ms (brainfit.bold.sampling_steps; BoldSimulator chooses them "
-                f"itself), or check TR"
-            )
-        burn_in = float(burn_in)
-        if not (burn_in >= 0 and math.isfinite(burn_in)):
-            raise ValueError(f"burn_in must be a finite time >= 0 in seconds, got {burn_in}")
-        if burn_in == 0:
-            burn_steps = 0
-        else:
-            burn_steps = _integer_ratio(burn_in, step)
-            if burn_steps is None:
-                raise ValueError(
-                    f"burn_in = {burn_in:g} s is not a multiple of the BOLD step {step:g} s; "
-                    f"use a multiple such as {math.ceil(burn_in / step - _REL) * step:.6g} s"
-                )
+        m = neural_steps_per_bold_step(step, neural_dt)
+        spt = bold_steps_per_tr(tr, step, neural_dt)
+        burn_in = burn_in_seconds(burn_in)
+        burn_steps = burn_in_steps(burn_in, step)
         self.head = head
         self.step = step
         self.batch = int(batch)

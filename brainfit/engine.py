@@ -60,6 +60,7 @@ from torch.profiler import record_function
 
 from . import kernels
 from .runtime import Interrupted
+from .timegrid import whole_delay_steps
 
 ENGINES = ("fast", "reference")
 #: largest block of steps
@@ -310,13 +311,8 @@ class Plan:
         net, B, n = self.net, self.B, self.N
         lags = net.delay_steps(self.dt).expand(B, n, n)
         W = self.W.expand(B, n, n)
-        if net.interpolate_delays:
-            whole = torch.floor(lags.detach())
-            frac = lags - whole
-            weights = [W * (1.0 - frac), W * frac]
-        else:
-            whole = torch.round(lags.detach())
-            weights = [W]
+        whole, frac = whole_delay_steps(lags, net.interpolate_delays)
+        weights = [W] if frac is None else [W * (1.0 - frac), W * frac]
         edge = W.detach() != 0  # absent edges bound nothing
         offs = [whole.long() + m for m in range(len(weights))]
         max_lag = int(offs[-1].max())

@@ -64,6 +64,7 @@ from brainfit.noise import Noise
 from brainfit.params import ParameterSet, ParamSpec
 from brainfit.runtime import SimulationDiverged, check_finite, check_generator  # noqa: F401 (SimulationDiverged: re-exported)
 from brainfit.stimulus import Stimulus
+from brainfit.timegrid import delay_steps, whole_delay_steps, whole_steps
 
 log = logging.getLogger("brainfit.network")
 
@@ -111,9 +112,8 @@ class DelayBuffer:
 
     def __init__(self, lags: Tensor, batch: int, interpolate: bool, channels: int = 1) -> None:
         n = lags.shape[-1]
-        lags = lags.expand(batch, n, n)
-        whole = torch.floor(lags.detach()) if interpolate else torch.round(lags.detach())
-        self.frac = (lags - whole).unsqueeze(1) if interpolate else None  # (B, 1, N, N)
+        whole, frac = whole_delay_steps(lags.expand(batch, n, n), interpolate)
+        self.frac = None if frac is None else frac.unsqueeze(1)  # (B, 1, N, N)
         self.slots = int(whole.max().item()) + (2 if interpolate else 1)
         self.n, self.batch, self.channels = n, batch, channels
         whole = whole.long().repeat_interleave(channels, dim=0)  # (B * C, N, N)
@@ -284,10 +284,7 @@ class BrainNetwork(nn.Module):
 
     def delay_steps(self, dt: float) -> Tensor:
         """Delays ``L / speed / dt`` in (fractional) steps: (N, N) or (B, N, N)."""
-        speed = self.params["speed"]
-        if speed.dim() == 2:  # subject scope (B, 1) -> (B, 1, 1)
-            speed = speed[:, :, None]
-        return self.lengths / (speed * dt)
+        return delay_steps(self.lengths, self.params["speed"], dt)
 
     def check_zero_delays(self, dt: float) -> int:
         """Warn (once per ``dt``) when connections' delays round to 0 steps; returns how many
@@ -303,7 +300,7 @@ class BrainNetwork(nn.Module):
             delays = self.delay_steps(1.0)  # ms
             real = (self.lengths > 0) & (self.weights != 0)
             delays, real = torch.broadcast_tensors(delays, real)
-            zero = real & (torch.round(delays / dt) == 0)
+            zero = real & (whole_delay_steps(delays / dt, interpolate=False)[0] == 0)
             n_zero = int((zero.any(0) if zero.dim() == 3 else zero).sum())  # any batch element
             if n_zero:
                 n_real = int((real.any(0) if real.dim() == 3 else real).sum())
@@ -396,8 +393,8 @@ class BrainNetwork(nn.Module):
         if bad:
             raise ValueError(f"cannot record {bad}; valid observables are {sorted(valid)}")
         period = dt if period is None else float(period)
-        every = _whole_steps(period, dt, "record period")
-        n_steps = _whole_steps(duration, dt, "duration", allow_zero=True)
+        every = whole_steps(period, dt, "record period")
+        n_steps = whole_steps(duration, dt, "duration", allow_zero=True)
         if n_steps % every:
             raise ValueError(f"duration {duration} ms is not a whole number of record periods "
                              f"({period} ms)")
@@ -405,7 +402,7 @@ class BrainNetwork(nn.Module):
             state = self.initial_state(batch, generator, x0)
         else:
             self.model.check_state(state.x)
-        n_burn = _whole_steps(burn_in, dt, "burn_in", allow_zero=True)
+        n_burn = whole_steps(burn_in, dt, "burn_in", allow_zero=True)
         if n_burn:
             with torch.set_grad_enabled(torch.is_grad_enabled() and grad_through_burn_in):
                 _, state = self._run(state, dt, n_burn, [], 1, False, check_every, progress)
@@ -528,16 +525,6 @@ def _check_speed(value: Any) -> None:
     for v in torch.as_tensor(value, dtype=torch.float64).reshape(-1).tolist():
         if v != math.inf:
             positive(v, "conduction speed", "mm/ms", fix="or inf for no conduction delays")
-
-
-def _whole_steps(duration: float, dt: float, what: str, allow_zero: bool = False) -> int:
-    steps = float(duration) / dt
-    n = round(steps)
-    if not math.isfinite(steps) or abs(steps - n) > 1e-6 * max(1.0, steps) or n < 0:
-        raise ValueError(f"{what} = {duration} ms is not a whole number of steps of dt = {dt} ms")
-    if n == 0 and not allow_zero:
-        raise ValueError(f"{what} = {duration} ms is shorter than one step of dt = {dt} ms")
-    return int(n)
 
 
 def _check_finite(x: Tensor, t: float) -> None:
