@@ -280,28 +280,30 @@ class Plan:
         """Every parameter's value computed once (with its graph), and last the coupling
         weights; yields them in order."""
         with contextlib.ExitStack() as stack:
-            for s in self.sets:
-                stack.enter_context(s.cached())
-            yield [s._cache[name] for s, name in self.keys] + [self.W]
+            cached = {id(s): stack.enter_context(s.cached()) for s in self.sets}
+            yield [cached[id(s)][name] for s, name in self.keys] + [self.W]
 
     @contextlib.contextmanager
     def installed(self, values) -> Iterator[None]:
-        """The parameter caches and weights set to ``values`` (restored afterwards)."""
-        outer, W = [s._cache for s in self.sets], self.W
-        try:
-            self.install(values)
-            yield
-        finally:
-            for s, c in zip(self.sets, outer):
-                s._cache = c
-            self.W = W
+        """The parameter values and weights set to ``values`` (restored afterwards)."""
+        W = self.W
+        with contextlib.ExitStack() as stack:
+            for s in self.sets:  # each set's values read before, restored when the block ends
+                stack.enter_context(s.installed(None))
+            try:
+                self.install(values)
+                yield
+            finally:
+                self.W = W
 
     def install(self, values) -> None:
-        caches: dict[int, dict] = {}
+        """Every parameter set reads its values from ``values`` (in the order of ``keys``; the
+        coupling weights last, if given), ``{}`` for a set without any there."""
+        by_set: dict[int, dict] = {}
         for (s, name), v in zip(self.keys, values):
-            caches.setdefault(id(s), {})[name] = v
+            by_set.setdefault(id(s), {})[name] = v
         for s in self.sets:
-            s._cache = caches.get(id(s), {})
+            s.install(by_set.get(id(s), {}))
         if len(values) > len(self.keys):
             self.W = values[len(self.keys)]
 
