@@ -25,10 +25,10 @@ Heun keeps second order). With delays the coupling is evaluated once per step fr
 held through the integrator's stages (the convention of TVB).
 
 Noise. The standard normals of step t are a function of the simulation's noise seed and t alone
-(:class:`~brainfit.engine.NoiseStream`); the seed travels in the :class:`NetworkState` and is drawn
-from the ``generator`` passed to :meth:`BrainNetwork.simulate`. A run split into chunks therefore
-gives the same numbers as the run in one piece, a chunk re-run for gradient checkpointing draws the
-same noise again, and both engines see the same noise.
+(:class:`~brainfit.noise_stream.NoiseStream`); the seed travels in the :class:`NetworkState` and is
+drawn from the ``generator`` passed to :meth:`BrainNetwork.simulate`. A run split into chunks
+therefore gives the same numbers as the run in one piece, a chunk re-run for gradient
+checkpointing draws the same noise again, and both engines see the same noise.
 
 Engines. ``engine="fast"`` (the default) steps with :mod:`brainfit.engine`: delayed inputs
 gathered several steps at a time from a time-contiguous history, a reverse-time backward pass
@@ -61,6 +61,7 @@ from brainfit.connectome import (
 )
 from brainfit.models.base import NeuralMass
 from brainfit.noise import Noise
+from brainfit.noise_stream import NoiseStream
 from brainfit.params import ParameterSet, ParamSpec
 from brainfit.runtime import SimulationDiverged, check_finite, check_generator  # noqa: F401 (SimulationDiverged: re-exported)
 from brainfit.stimulus import Stimulus
@@ -195,7 +196,7 @@ class BrainNetwork(nn.Module):
         self.compile = bool(compile)
         #: ``(offset, total)`` when this network's batch is rows ``offset ..`` of a batch of
         #: ``total`` (one process's share of a distributed fit): initial states and noise are
-        #: those rows of the whole batch's draws (:class:`~brainfit.engine.NoiseStream`)
+        #: those rows of the whole batch's draws (:class:`~brainfit.noise_stream.NoiseStream`)
         self.rows: tuple[int, int] | None = None
         if not isinstance(model, NeuralMass):
             raise TypeError(f"model must be a brainfit NeuralMass, got {type(model).__name__}")
@@ -339,7 +340,7 @@ class BrainNetwork(nn.Module):
                                  device=generator.device if generator is not None else None))
         noise_state = None
         if self.noise is not None:  # the stationary start of coloured noise: block -1 of the stream
-            g = engine_lib.NoiseStream(seed, (), x0.dtype, ref.device).generator(-1)
+            g = NoiseStream(seed, (), x0.dtype, ref.device).generator(-1)
             noise_state = self.noise.init_state(x0.shape, x0.dtype, x0.device, g, rows)
         return NetworkState(x=x0, step=0, seed=seed, noise=noise_state)
 
@@ -435,7 +436,7 @@ class BrainNetwork(nn.Module):
         model, B = self.model, state.x.shape[0]
         W = self.coupling_weights
         x, noise_state, step = state.x, state.noise, state.step
-        stream = (engine_lib.NoiseStream(state.seed, tuple(x.shape), x.dtype, x.device,
+        stream = (NoiseStream(state.seed, tuple(x.shape), x.dtype, x.device,
                                          self.rows) if self.noise is not None else None)
         if state.history is not None and state.history.dim() != 3:
             raise ValueError("the state's delay history comes from the fast engine; continue it "
