@@ -35,7 +35,10 @@ graph). Memory is one segment's history and one block's graph, whatever the leng
 
 **Compilation.** With ``compile=True`` the K-step local block is compiled with ``torch.compile``
 (fullgraph): a few tens of seconds once per model and shape, after which a step costs a few
-microseconds at B = 1. Compiled results equal the eager ones to rounding, not bitwise.
+microseconds at B = 1. Compiled results equal the eager ones to rounding, not bitwise. Where
+``torch.compile`` cannot compile the block (no C++ compiler, an operation it cannot trace: the
+errors of :func:`_compile_errors`) the engine warns once and steps eagerly; any other error, such
+as a shape mismatch in a model's derivative, propagates as itself.
 
 Without delays there is nothing to gather: a run without a graph, or a delay-free one whose graph
 is small (:data:`DIRECT_BYTES`), steps the blocks under plain autograd.
@@ -48,6 +51,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import subprocess
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -277,20 +282,24 @@ class Plan:
             (x, eta, observables (n_obs, B, k, N) or None, sent values P (B, C, N, k) or None).
         """
         args = (x, U, xi, F, eta, tuple(values), k, win, w_short)
+        failed = None
         if self.compile and k == self.block_len:
             if self._compiled is None:
                 self._compiled = _compiled(self)
             try:
                 return self._compiled(*args)
-            except Exception as err:  # no C++ compiler, an unsupported operation, ...
+            except _compile_errors() as err:  # no C++ compiler, an unsupported operation, ...
                 if _interrupted(err):  # a signal during compilation stops the run
                     raise
-                warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); the fast "
-                              f"engine continues without compiling", stacklevel=2)
-                self.compile = self.net.compile = False
+                failed = err
         if self._csr is not None and win is not None and not torch.is_grad_enabled():
             args = (*args[:-1], self._csr)  # eager and without a graph: the sparse short sum
-        return self._local(*args)
+        out = self._local(*args)  # an error of the model's own is raised here, as itself
+        if failed is not None:
+            warnings.warn(f"torch.compile failed ({type(failed).__name__}: {failed}); the fast "
+                          f"engine continues without compiling", stacklevel=2)
+            self.compile = self.net.compile = False
+        return out
 
     def _local(self, x, U, xi, F, eta, values, k, win, w_short):
         self.install(values)
@@ -434,6 +443,34 @@ def _interrupted(err: BaseException) -> bool:
 
 def _compiled(plan: Plan):
     return torch.compile(plan._local, fullgraph=True, dynamic=False)
+
+
+@functools.cache
+def _compile_errors() -> tuple[type[BaseException], ...]:
+    """The errors by which ``torch.compile`` says that it cannot compile the block, after which
+    the engine steps it eagerly: dynamo's (an operation it cannot trace, its internal errors, a
+    tensor operation that failed while it traced with fake tensors), the backend's (inductor's
+    errors come as ``BackendCompilerFailed``), no or a broken C++ compiler (inductor's own
+    errors, or the ``OSError`` / ``CalledProcessError`` of running it), no Triton for a GPU.
+
+    Anything else (a ``RuntimeError`` of a shape mismatch in the model, say) propagates. A
+    failure of the model's own that shows while dynamo traces it (``TorchRuntimeError``) is
+    raised again, as itself, by the eager step that follows, before any "compile failed"
+    warning.
+    """
+    from torch._dynamo import exc as dynamo
+
+    errors: list[type[BaseException]] = [OSError, subprocess.CalledProcessError]
+    names = {dynamo: ("BackendCompilerFailed", "Unsupported", "TorchRuntimeError",
+                      "InternalTorchDynamoError")}
+    with contextlib.suppress(ImportError):
+        from torch._inductor import exc as inductor
+
+        names[inductor] = ("InvalidCxxCompiler", "CppCompileError", "TritonMissing",
+                           "GPUTooOldForTriton")
+    for module, classes in names.items():
+        errors += [getattr(module, c) for c in classes if hasattr(module, c)]
+    return tuple(errors)
 
 
 # ------------------------------------------------------------------------------------- driver
