@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
+from brainfit import integrate
 from brainfit.bold import (
     PRESETS,
     BalloonWindkessel,
@@ -282,6 +283,47 @@ def test_halving_the_step_converges_at_the_integrators_order(integrator, order, 
     diffs = [(a - b).abs().max().item() for a, b in zip(ys[:-1], ys[1:], strict=True)]
     slopes = [math.log2(d1 / d2) for d1, d2 in zip(diffs[:-1], diffs[1:], strict=True)]
     assert all(abs(s - order) < 0.2 for s in slopes), (diffs, slopes)
+
+
+class _RungeKutta4(integrate.Integrator):
+    """The classical fourth-order Runge-Kutta scheme, a deterministic scheme brainfit does not
+    register."""
+
+    order = 4.0
+    name = "rk4_for_the_test"
+
+    def _step(self, f, x, dt, dW):
+        k1 = f(x)
+        k2 = f(x + 0.5 * dt * k1)
+        k3 = f(x + 0.5 * dt * k2)
+        k4 = f(x + dt * k3)
+        return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+def test_another_deterministic_scheme_integrates_the_head_as_asked(gen):
+    """A deterministic scheme other than Euler and Heun integrates the haemodynamics itself (it
+    used to run as Heun without a word): the states are its own steps of the head's derivative,
+    not Heun's; and the increment is still formed without subtracting the state, so float32
+    follows float64 on resting-state-sized fluctuations."""
+    head = BalloonWindkessel(dt=0.2, integrator=_RungeKutta4(), n_regions=3).double()
+    assert "rk4_for_the_test" in repr(head)
+    z = 0.5 * torch.rand(2, 30, 3, generator=gen, dtype=F64)
+    y, state = head.integrate(head.init_state(2, dtype=F64), z)
+    x, ys = head.init_state(2, dtype=F64), []
+    for k in range(z.shape[1]):
+        x = _RungeKutta4().step(lambda s, k=k: head.derivative(s, z[:, k]), x, 0.2)
+        ys.append(head.signal(x))
+    torch.testing.assert_close(state, x, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(y, torch.stack(ys, 1), rtol=1e-10, atol=1e-15)
+    heun = BalloonWindkessel(dt=0.2, n_regions=3).double()
+    y_heun, _ = heun.integrate(heun.init_state(2, dtype=F64), z)
+    assert (y - y_heun).abs().max() > 1e-3 * y.abs().max()  # the scheme makes a difference
+    small = 1e-3 * torch.randn(1, 400, 3, generator=gen, dtype=F64)
+    head32 = BalloonWindkessel(dt=0.05, integrator=_RungeKutta4(), n_regions=3)
+    out = {dtype: head32.integrate(head32.init_state(1, dtype=dtype), small.to(dtype))[0].double()
+           for dtype in (torch.float32, torch.float64)}
+    std = out[torch.float64].std(dim=1)
+    assert ((out[torch.float32] - out[torch.float64]).abs().amax(dim=1) / std < 1e-3).all()
 
 
 def test_gradcheck_wrt_drive_and_haemodynamic_parameters(gen):

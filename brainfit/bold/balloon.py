@@ -72,8 +72,11 @@ class BalloonWindkessel(BoldHead):
         trainable: True (fit every parameter), False, or a list of names to fit.
         n_regions: N (for ``regional`` scopes).
         n_batch: B (for ``subject`` scopes).
-        integrator: a deterministic scheme of :mod:`brainfit.integrate` (``"heun"``,
-            ``"euler"``).
+        integrator: a deterministic scheme of :mod:`brainfit.integrate`, by name or as an
+            :class:`~brainfit.integrate.Integrator`: ``"heun"`` (the default) or ``"euler"``,
+            or any other deterministic one, which the head integrates with as asked (its step
+            taken on the deviation from the current state, so the increment keeps its
+            precision; see ``_increment``). A stochastic scheme is refused.
 
     Raises:
         ValueError: unknown preset, parameter or integrator; non-positive dt; values out of
@@ -232,7 +235,16 @@ class BalloonWindkessel(BoldHead):
         return self._signal(state, self._coefficients(state.dtype, state.device))
 
     def _increment(self, x: Tensor, z: Tensor, c: _Coefficients, h: float) -> Tensor:
-        """The change of the state over one step of h seconds (Euler or Heun)."""
+        """The change of the state over one step of h seconds, by the head's scheme.
+
+        Euler's and Heun's increments are written out. Any other deterministic scheme takes its
+        own step of the deviation d from x, ``d' = rates(x + d)`` from ``d = 0``: the step of
+        ``x' = rates(x)`` from x, its increment formed without subtracting x from a new state
+        (which would lose its low digits in float32). For Euler and Heun that is the same
+        increment, to the last bit.
+        """
+        if self.scheme.name not in ("euler", "heun"):
+            return self.scheme.step(lambda d: self._rates(x + d, z, c), torch.zeros_like(x), h)
         k1 = self._rates(x, z, c)
         if self.scheme.name == "euler":
             return h * k1
