@@ -17,12 +17,16 @@ and one block's graph, whatever the length of the run.
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from torch.profiler import record_function
 
 from . import kernels
+
+if TYPE_CHECKING:  # the plan's type only: engine imports this module
+    from .engine import Plan
 
 __all__ = ["LaggedSum"]
 
@@ -87,7 +91,6 @@ def _lagged(sums: list[LaggedSum], buf: Tensor, start: int, k: int) -> Tensor:
     return total
 
 
-
 # ----------------------------------------------------------------------------------- autograd
 
 
@@ -97,7 +100,7 @@ class _Segment(torch.autograd.Function):
     parameter values. Outputs: records, x, hist, eta (empty tensors stand for None)."""
 
     @staticmethod
-    def forward(ctx, plan, t0: int, n: int, x, hist, eta, *tensors):
+    def forward(ctx, plan: Plan, t0: int, n: int, x, hist, eta, *tensors):
         nw = len(plan.delays.weights) if plan.delays is not None else 0
         weights, values = list(tensors[:nw]), list(tensors[nw:])
         sums = _sums(plan, weights, n)
@@ -127,7 +130,7 @@ class _Segment(torch.autograd.Function):
 _kept = {"bytes": 0}
 
 
-def _kept_bytes(plan, n: int) -> int:
+def _kept_bytes(plan: Plan, n: int) -> int:
     """Bytes a segment's forward keeps for its backward: the history and the block starts."""
     L = plan.delays.max_lag if plan.delays is not None else 0
     hist = plan.B * plan.C * plan.N * (L + 1 + n) if plan.delays is not None else 0
@@ -158,12 +161,12 @@ def _release(nbytes: int) -> None:
     _kept["bytes"] -= nbytes
 
 
-def _short_weights(plan, weights: list[Tensor]) -> Tensor | None:
+def _short_weights(plan: Plan, weights: list[Tensor]) -> Tensor | None:
     d = plan.delays
     return None if d is None or d.short is None else d.short.weights(weights)
 
 
-def _sums(plan, weights: list[Tensor], n: int, transpose: bool = False
+def _sums(plan: Plan, weights: list[Tensor], n: int, transpose: bool = False
           ) -> list[LaggedSum] | None:
     """The long edges' lagged sums over a segment of n steps (or their transposes)."""
     d = plan.delays
