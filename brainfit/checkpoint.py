@@ -1,19 +1,27 @@
 """Checkpoints: atomic saves, reading, data checksums and fitted-parameter tables.
 
-A checkpoint (``checkpoints/last.pt``, ``best.pt``) is a dict with:
+A checkpoint file (``checkpoints/last.pt``, ``best.pt``) is of format ``brainfit-checkpoint-1``
+(:data:`FORMAT`): the ``torch.save`` of ``{"format": "brainfit-checkpoint-1", "sha256": ...,
+"payload": ...}``, ``payload`` the ``torch.save`` bytes of the checkpoint and ``sha256`` their
+digest (:func:`save_atomic`); :func:`load_checkpoint` reads that format only. The checkpoint, the
+trainer's state (``brainfit.fit.trainer.Trainer.state``), is a dict with:
 
-- ``brainfit_version``, ``epoch`` (epochs completed), ``config`` (the resolved run config);
+- ``brainfit_version``, ``epoch`` (epochs completed), ``config`` (the resolved run config),
+  ``finished`` (whether the fit ran to its end and wrote its exports);
 - ``model_state`` (the :class:`~brainfit.simulator.BoldSimulator` state dict: every parameter in
   its unconstrained form, and the connectomes as buffers), ``optimizer``, ``scheduler``;
 - ``rng`` (the training generator, torch, NumPy and Python states);
-- ``data`` (cohort name, subject ids, SHA-256 of each subject's preprocessed arrays);
+- ``data`` (cohort name, subject ids, SHA-256 of each subject's preprocessed arrays), ``maps``
+  (the spatial maps of ``map``-scope parameters, per batch element);
 - ``elements`` (subject id and restart of each batch element), ``best`` (best restart per subject),
-  ``history`` (per-epoch scalars), ``meta`` (TR, labels, steps, durations).
+  ``best_score`` (the validation score of the best checkpoint), ``element_loss`` (each batch
+  element's running mean loss, or None), ``history`` (per-epoch scalars), ``divergences``
+  (diverged steps recovered from so far), ``meta`` (TR, labels, steps, durations).
 
 Every file a run writes goes through :func:`write_atomic` (a uniquely named temporary file in the
-same folder, fsynced, then renamed), so a file on disk is always whole. A checkpoint also stores
-the SHA-256 of its contents, checked on load, and is read with ``weights_only=True``: it holds
-only tensors and plain values, so loading one a colleague sent runs no code.
+same folder, fsynced, then renamed), so a file on disk is always whole. A checkpoint's stored
+SHA-256 is checked on load, and it is read with ``weights_only=True``: it holds only tensors and
+plain values, so loading one a colleague sent runs no code.
 :func:`brainfit.fit.fitted.load_fitted` (``brainfit.load_fitted``) rebuilds the fitted model of a
 checkpoint.
 """
@@ -144,7 +152,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(wrapped, dict) or wrapped.get("format") != FORMAT:
         raise ValueError(f"{path} is not a brainfit checkpoint (format "
                          f"{wrapped.get('format') if isinstance(wrapped, dict) else None!r}, "
-                         f"expected {FORMAT!r}); checkpoints of brainfit < 0.3 are not read")
+                         f"expected {FORMAT!r}, the only format brainfit writes and reads)")
     payload = wrapped["payload"]
     if hashlib.sha256(payload).hexdigest() != wrapped["sha256"]:
         raise ValueError(f"{path} is corrupted: its contents do not match the checksum stored "

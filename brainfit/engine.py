@@ -19,15 +19,15 @@ window of recent values (a sparse matrix-vector product a step without a graph, 
 under autograd). The K local steps (model, integrator,
 noise) are elementwise. K (at most :data:`MAX_BLOCK`) is chosen per simulation by a cost model.
 
-**Noise** comes from a :class:`NoiseStream`: step t's standard normals depend only on the seed and
-t (drawn in blocks from generators seeded per block), so chunking, the block size and the engine
-never change them; the reference path draws from the same stream.
+**Noise** comes from a :class:`~brainfit.noise_stream.NoiseStream`: step t's standard normals
+depend only on the seed and t (drawn in blocks from generators seeded per block), so chunking, the
+block size and the engine never change them; the reference path draws from the same stream.
 
 **Gradients at the cost of a forward pass, in bounded memory.** A simulation is cut into segments
-(a few MB of history each). Each segment is one autograd node (:class:`_Segment`): its forward
-runs without a graph and keeps only its inputs; its backward re-runs the segment, then walks its
-blocks backward in time, rebuilding one block's graph at a time. The gradient reaching a source's
-past values through the long edges is the same weighted sum run backward in time with W
+(a few MB of history each). Each segment is one autograd node (:mod:`brainfit.segments`): its
+forward runs without a graph and keeps only its inputs; its backward re-runs the segment, then
+walks its blocks backward in time, rebuilding one block's graph at a time. The gradient reaching a
+source's past values through the long edges is the same weighted sum run backward in time with W
 transposed, ``gP_j(s) = sum_i W_ij gU_i(s + l_ij)``, which by the same argument only needs blocks
 already processed: the same operator, never a scatter over the whole buffer; dL/dW is its
 per-edge dot product ``brainfit::lagged_dot`` (the short edges' part comes from each block's own
@@ -35,7 +35,10 @@ graph). Memory is one segment's history and one block's graph, whatever the leng
 
 **Compilation.** With ``compile=True`` the K-step local block is compiled with ``torch.compile``
 (fullgraph): a few tens of seconds once per model and shape, after which a step costs a few
-microseconds at B = 1. Compiled results equal the eager ones to rounding, not bitwise.
+microseconds at B = 1. Compiled results equal the eager ones to rounding, not bitwise. Where
+``torch.compile`` cannot compile the block (no C++ compiler, an operation it cannot trace: the
+errors of :func:`_compile_errors`) the engine warns once and steps eagerly; any other error, such
+as a shape mismatch in a model's derivative, propagates as itself.
 
 Without delays there is nothing to gather: a run without a graph, or a delay-free one whose graph
 is small (:data:`DIRECT_BYTES`), steps the blocks under plain autograd.
@@ -48,9 +51,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
+import functools
+import subprocess
 import warnings
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -58,8 +61,17 @@ import torch
 from torch import Tensor
 from torch.profiler import record_function
 
-from . import kernels
+from .noise_stream import NoiseStream
 from .runtime import Interrupted
+from .segments import (  # noqa: F401 (_kept: the budget's bytes in use, read by tests)
+    LaggedSum,
+    _kept,
+    _lagged,
+    _Segment,
+    _short_weights,
+    _sums,
+)
+from .timegrid import whole_delay_steps
 
 ENGINES = ("fast", "reference")
 #: largest block of steps
@@ -73,121 +85,12 @@ DIRECT_BYTES = 512 << 20
 #: forward history the segments may keep for their backward pass (instead of recomputing it),
 #: all simulations of the process together
 KEEP_BYTES = 256 << 20
-_GOLDEN = 0x9E3779B97F4A7C15
 
 
 def check_engine(name: str) -> str:
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}; valid engines are {ENGINES}")
     return name
-
-
-# ------------------------------------------------------------------------------------- noise
-
-
-class NoiseStream:
-    """Standard normal draws (B, S, N) for every step, a function of ``(seed, step)`` only.
-
-    Steps are grouped in blocks of a fixed size (a power of two chosen from the state size, at
-    most 256 steps and about a million values); block q is drawn at once from a generator seeded
-    with ``seed + q * 0x9E3779B97F4A7C15 (mod 2**64)``. Any split of a run into chunks, and either
-    engine, therefore sees the same numbers.
-
-    Args:
-        seed: the simulation's noise seed (from :class:`~brainfit.network.NetworkState`).
-        shape: (B, S, N).
-        dtype, device: of the draws.
-        rows: ``(offset, total)``: these B elements are rows ``offset .. offset + B - 1`` of a
-            batch of ``total`` (one process's share of a distributed fit): the draws are those
-            rows of the whole batch's draws, so a batch split over processes sees the numbers it
-            sees in one.
-    """
-
-    def __init__(self, seed: int, shape: tuple[int, ...], dtype: torch.dtype,
-                 device: torch.device, rows: tuple[int, int] | None = None) -> None:
-        self.seed, self.shape, self.dtype, self.device = int(seed), tuple(shape), dtype, device
-        self.rows = rows
-        full = self.shape if rows is None else (rows[1], *self.shape[1:])
-        self._full = full
-        numel = math.prod(full)
-        self.per_block = 256
-        while self.per_block > 1 and self.per_block * numel > (1 << 20):
-            self.per_block //= 2
-        self._block: tuple[int, Tensor] | None = None
-
-    def generator(self, q: int) -> torch.Generator:
-        """The generator of block q (block -1 seeds the noise process's initial state)."""
-        return torch.Generator(device=self.device).manual_seed((self.seed + q * _GOLDEN) % 2**64)
-
-    def block(self, q: int) -> Tensor:
-        if self._block is None or self._block[0] != q:
-            draws = torch.randn((self.per_block, *self._full), generator=self.generator(q),
-                                dtype=self.dtype, device=self.device)
-            if self.rows is not None:
-                draws = draws[:, self.rows[0]:self.rows[0] + self.shape[0]].contiguous()
-            self._block = (q, draws)
-        return self._block[1]
-
-    def draws(self, start: int, n: int) -> Tensor:
-        """The draws of steps ``start .. start + n - 1``: (n, B, S, N)."""
-        parts, t = [], start
-        while t < start + n:
-            q, r = divmod(t, self.per_block)
-            m = min(self.per_block - r, start + n - t)
-            parts.append(self.block(q)[r:r + m])
-            t += m
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-
-# ------------------------------------------------------------------------------------- gather
-
-
-class LaggedSum:
-    r"""``out[b, c, i, k] = sum_j A[b, i, j] * buf[b, c, j, start + k - off[b, i, j]]``.
-
-    ``buf`` (B, C, N, T) is a time-contiguous history; ``off`` (N, N) or (B, N, N) whole-step lags
-    (negative to read ahead, as the backward pass does). Each edge reads one contiguous run of k
-    values: the custom operator ``brainfit::lagged_sum`` (:mod:`brainfit.kernels`: numba on
-    CPU, Triton on CUDA, tensor ops as its reference) sums them; ``brainfit::lagged_dot`` gives
-    dL/dA from dL/dU.
-
-    Args:
-        A: weights (N, N) or (B, N, N).
-        off: lags in steps, integer tensor broadcastable to A.
-        length: T, the time length of the buffers this will read.
-        batch, channels: B and C.
-    """
-
-    def __init__(self, A: Tensor, off: Tensor, length: int, batch: int, channels: int) -> None:
-        n = A.shape[-1]
-        self.B, self.C, self.N, self.T = batch, channels, n, length
-        self.A = _shared_batch(A, batch)
-        self.off = _shared_batch(off.to(torch.int64), batch)
-        self.lo, self.hi = int(self.off.min()), int(self.off.max())
-
-    def _check(self, start: int, k: int) -> None:
-        if start - self.hi < 0 or start + k - 1 - self.lo >= self.T:
-            raise IndexError(f"lagged sum reads outside the history ({start}, {k}, {self.T})")
-
-    def __call__(self, buf: Tensor, start: int, k: int) -> Tensor:
-        """The sums (B, C, N, k) of the runs that start ``k`` steps at ``start``."""
-        self._check(start, k)
-        return kernels.lagged_sum(buf, self.A, self.off, start, k)
-
-    def weight_grad(self, gU: Tensor, buf: Tensor, start: int) -> Tensor:
-        """dL/dA (B, N, N) from dL/dU (B, C, N, k) of the sums ``__call__(buf, start, k)``."""
-        self._check(start, gU.shape[-1])
-        return kernels.lagged_dot(gU, buf, self.off, start)
-
-
-def _shared_batch(t: Tensor, batch: int) -> Tensor:
-    """``t`` as (B, N, N), or as (1, N, N) where every batch element shares it (a broadcast
-    view), contiguous."""
-    if t.dim() == 2:
-        return t.unsqueeze(0).contiguous()
-    if t.shape[0] == 1 or t.stride(0) == 0:
-        return t[:1].contiguous()
-    return t.expand(batch, *t.shape[-2:]).contiguous()
 
 
 # ------------------------------------------------------------------------------------- the plan
@@ -272,6 +175,8 @@ class Plan:
         self._compiled = None
         self.compile = bool(getattr(net, "compile", False))
         self._csr: Tensor | None = None  # the short edges' weights of the running segment
+        #: forward history the segments may keep for their backward passes (:data:`KEEP_BYTES`)
+        self.keep_bytes = KEEP_BYTES
 
     # -- parameters ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -279,28 +184,30 @@ class Plan:
         """Every parameter's value computed once (with its graph), and last the coupling
         weights; yields them in order."""
         with contextlib.ExitStack() as stack:
-            for s in self.sets:
-                stack.enter_context(s.cached())
-            yield [s._cache[name] for s, name in self.keys] + [self.W]
+            cached = {id(s): stack.enter_context(s.cached()) for s in self.sets}
+            yield [cached[id(s)][name] for s, name in self.keys] + [self.W]
 
     @contextlib.contextmanager
     def installed(self, values) -> Iterator[None]:
-        """The parameter caches and weights set to ``values`` (restored afterwards)."""
-        outer, W = [s._cache for s in self.sets], self.W
-        try:
-            self.install(values)
-            yield
-        finally:
-            for s, c in zip(self.sets, outer):
-                s._cache = c
-            self.W = W
+        """The parameter values and weights set to ``values`` (restored afterwards)."""
+        W = self.W
+        with contextlib.ExitStack() as stack:
+            for s in self.sets:  # each set's values read before, restored when the block ends
+                stack.enter_context(s.installed(None))
+            try:
+                self.install(values)
+                yield
+            finally:
+                self.W = W
 
     def install(self, values) -> None:
-        caches: dict[int, dict] = {}
+        """Every parameter set reads its values from ``values`` (in the order of ``keys``; the
+        coupling weights last, if given), ``{}`` for a set without any there."""
+        by_set: dict[int, dict] = {}
         for (s, name), v in zip(self.keys, values):
-            caches.setdefault(id(s), {})[name] = v
+            by_set.setdefault(id(s), {})[name] = v
         for s in self.sets:
-            s._cache = caches.get(id(s), {})
+            s.install(by_set.get(id(s), {}))
         if len(values) > len(self.keys):
             self.W = values[len(self.keys)]
 
@@ -310,13 +217,8 @@ class Plan:
         net, B, n = self.net, self.B, self.N
         lags = net.delay_steps(self.dt).expand(B, n, n)
         W = self.W.expand(B, n, n)
-        if net.interpolate_delays:
-            whole = torch.floor(lags.detach())
-            frac = lags - whole
-            weights = [W * (1.0 - frac), W * frac]
-        else:
-            whole = torch.round(lags.detach())
-            weights = [W]
+        whole, frac = whole_delay_steps(lags, net.interpolate_delays)
+        weights = [W] if frac is None else [W * (1.0 - frac), W * frac]
         edge = W.detach() != 0  # absent edges bound nothing
         offs = [whole.long() + m for m in range(len(weights))]
         max_lag = int(offs[-1].max())
@@ -380,20 +282,24 @@ class Plan:
             (x, eta, observables (n_obs, B, k, N) or None, sent values P (B, C, N, k) or None).
         """
         args = (x, U, xi, F, eta, tuple(values), k, win, w_short)
+        failed = None
         if self.compile and k == self.block_len:
             if self._compiled is None:
                 self._compiled = _compiled(self)
             try:
                 return self._compiled(*args)
-            except Exception as err:  # no C++ compiler, an unsupported operation, ...
+            except _compile_errors() as err:  # no C++ compiler, an unsupported operation, ...
                 if _interrupted(err):  # a signal during compilation stops the run
                     raise
-                warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); the fast "
-                              f"engine continues without compiling", stacklevel=2)
-                self.compile = self.net.compile = False
+                failed = err
         if self._csr is not None and win is not None and not torch.is_grad_enabled():
             args = (*args[:-1], self._csr)  # eager and without a graph: the sparse short sum
-        return self._local(*args)
+        out = self._local(*args)  # an error of the model's own is raised here, as itself
+        if failed is not None:
+            warnings.warn(f"torch.compile failed ({type(failed).__name__}: {failed}); the fast "
+                          f"engine continues without compiling", stacklevel=2)
+            self.compile = self.net.compile = False
+        return out
 
     def _local(self, x, U, xi, F, eta, values, k, win, w_short):
         self.install(values)
@@ -513,15 +419,6 @@ class Plan:
         return out
 
 
-def _lagged(sums: list[LaggedSum], buf: Tensor, start: int, k: int) -> Tensor:
-    """The sum of the lagged sums (B, C, N, k)."""
-    total = None
-    for f in sums:
-        u = f(buf, start, k)
-        total = u if total is None else total + u
-    return total
-
-
 @contextlib.contextmanager
 def _cleared(obj, name: str) -> Iterator[None]:
     """``obj.name`` set back to None when the block ends."""
@@ -548,186 +445,32 @@ def _compiled(plan: Plan):
     return torch.compile(plan._local, fullgraph=True, dynamic=False)
 
 
-# ------------------------------------------------------------------------------------- autograd
+@functools.cache
+def _compile_errors() -> tuple[type[BaseException], ...]:
+    """The errors by which ``torch.compile`` says that it cannot compile the block, after which
+    the engine steps it eagerly: dynamo's (an operation it cannot trace, its internal errors, a
+    tensor operation that failed while it traced with fake tensors), the backend's (inductor's
+    errors come as ``BackendCompilerFailed``), no or a broken C++ compiler (inductor's own
+    errors, or the ``OSError`` / ``CalledProcessError`` of running it), no Triton for a GPU.
 
+    Anything else (a ``RuntimeError`` of a shape mismatch in the model, say) propagates. A
+    failure of the model's own that shows while dynamo traces it (``TorchRuntimeError``) is
+    raised again, as itself, by the eager step that follows, before any "compile failed"
+    warning.
+    """
+    from torch._dynamo import exc as dynamo
 
-class _Segment(torch.autograd.Function):
-    """One segment as one autograd node; its backward is the reverse-time pass described in the
-    module docstring. Inputs after the non-tensor ones: x, hist, eta, the delay weights, the
-    parameter values. Outputs: records, x, hist, eta (empty tensors stand for None)."""
+    errors: list[type[BaseException]] = [OSError, subprocess.CalledProcessError]
+    names = {dynamo: ("BackendCompilerFailed", "Unsupported", "TorchRuntimeError",
+                      "InternalTorchDynamoError")}
+    with contextlib.suppress(ImportError):
+        from torch._inductor import exc as inductor
 
-    @staticmethod
-    def forward(ctx, plan: Plan, t0: int, n: int, x, hist, eta, *tensors):
-        nw = len(plan.delays.weights) if plan.delays is not None else 0
-        weights, values = list(tensors[:nw]), list(tensors[nw:])
-        sums = _sums(plan, weights, n)
-        none = lambda t: None if t.numel() == 0 else t  # noqa: E731
-        # keep the history and block starts for the backward pass while they fit the budget
-        ctx.kept = None
-        keep = any(ctx.needs_input_grad) and _reserve(_kept_bytes(plan, n))
-        with torch.no_grad():
-            out = plan.run_segment(t0, n, x, none(hist), none(eta), values, sums,
-                                   _short_weights(plan, weights), keep=keep)
-        if keep:
-            out, buf, starts = out
-            ctx.kept = _Kept(buf, starts, _kept_bytes(plan, n))
-        rec, x_end, hist_end, eta_end = out
-        ctx.plan, ctx.t0, ctx.n, ctx.nw = plan, t0, n, nw
-        ctx.save_for_backward(x, hist, eta, *tensors)
-        empty = x.new_zeros(0)
-        return tuple(empty if t is None else t for t in (rec, x_end, hist_end, eta_end))
-
-    @staticmethod
-    def backward(ctx, g_rec, g_x, g_hist, g_eta):
-        with record_function("brainfit.backward"), ctx.plan.installed([]):
-            return (None, None, None) + _backward(ctx, g_rec, g_x, g_hist, g_eta)
-
-
-_kept = {"bytes": 0}
-
-
-def _kept_bytes(plan: Plan, n: int) -> int:
-    """Bytes a segment's forward keeps for its backward: the history and the block starts."""
-    L = plan.delays.max_lag if plan.delays is not None else 0
-    hist = plan.B * plan.C * plan.N * (L + 1 + n) if plan.delays is not None else 0
-    starts = -(-n // plan.block_len) * 2 * plan.B * plan.S * plan.N
-    return (hist + starts) * plan.W.element_size()
-
-
-def _reserve(nbytes: int) -> bool:
-    """Take ``nbytes`` of :data:`KEEP_BYTES` if that much is left."""
-    if _kept["bytes"] + nbytes > KEEP_BYTES:
-        return False
-    _kept["bytes"] += nbytes
-    return True
-
-
-class _Kept:
-    """A segment's forward history and block starts, kept for its backward pass; gives its bytes
-    back to the budget when freed (after the backward pass, or with a graph never
-    differentiated)."""
-
-    def __init__(self, buf: Tensor | None, starts: list, nbytes: int) -> None:
-        self.buf, self.starts = buf, starts
-        weakref.finalize(self, _release, nbytes)
-
-
-def _release(nbytes: int) -> None:
-    _kept["bytes"] -= nbytes
-
-
-def _short_weights(plan: Plan, weights: list[Tensor]) -> Tensor | None:
-    d = plan.delays
-    return None if d is None or d.short is None else d.short.weights(weights)
-
-
-def _sums(plan: Plan, weights: list[Tensor], n: int, transpose: bool = False
-          ) -> list[LaggedSum] | None:
-    """The long edges' lagged sums over a segment of n steps (or their transposes)."""
-    d = plan.delays
-    if d is None:
-        return None
-    L = d.max_lag
-    weights = [w.detach() * lg for w, lg in zip(weights, d.long)]
-    if transpose:  # read gU ahead: gP_j(s) = sum_i A_ij gU_i(s + l_ij)
-        return [LaggedSum(A.transpose(-1, -2), -lag.transpose(-1, -2), n + 2 * L + 1,
-                          plan.B, plan.C) for A, lag in zip(weights, d.lags)]
-    return [LaggedSum(A, lag, n + L + 1, plan.B, plan.C) for A, lag in zip(weights, d.lags)]
-
-
-def _backward(ctx, g_rec, g_x, g_hist, g_eta):
-    plan, t0, n, nw = ctx.plan, ctx.t0, ctx.n, ctx.nw
-    x0, hist0, eta0, *tensors = ctx.saved_tensors
-    weights, values = [w.detach() for w in tensors[:nw]], list(tensors[nw:])
-    need = ctx.needs_input_grad[3:]
-    none = lambda t: None if t is None or t.numel() == 0 else t  # noqa: E731
-    d = plan.delays
-    short = d.short if d is not None else None
-    fwd_sums = _sums(plan, weights, n)
-    if ctx.kept is not None:  # kept by the forward pass
-        buf, starts, ctx.kept = ctx.kept.buf, ctx.kept.starts, None
-    else:
-        with torch.no_grad():
-            _, buf, starts = plan.run_segment(t0, n, x0, none(hist0), none(eta0), values,
-                                              fwd_sums, _short_weights(plan, weights), keep=True)
-    L = d.max_lag if d is not None else 0
-    if d is not None:
-        back_sums = _sums(plan, weights, n, transpose=True)
-        gP = buf.new_zeros(buf.shape)  # P times t0 - L .. t0 + n
-        if none(g_hist) is not None:
-            gP[..., n:] += g_hist
-        gU = buf.new_zeros(plan.B, plan.C, plan.N, n + 2 * L + 1)  # U times t0 - L .. t0 + n + L
-    g_steps = plan.expand(g_rec) if none(g_rec) is not None else None
-    gx, geta = none(g_x), none(g_eta)
-    want_w = [bool(need[3 + m]) for m in range(nw)]
-    g_weights = [torch.zeros_like(w) if ww else None for w, ww in zip(weights, want_w)]
-    want = [bool(need[3 + nw + m]) for m in range(len(values))]
-    g_values: list[Tensor | None] = [None] * len(values)
-    for (s, k), (xs, es) in zip(reversed(plan.blocks(n)), reversed(starts)):
-        U, win = None, None
-        if d is not None:
-            # the gradient reaching P at this block's new steps t0+s+1 .. t0+s+k through the
-            # long edges comes from later steps only (their lags are >= K - 1): read it from gU
-            gP[..., L + 1 + s:L + 1 + s + k] += _lagged(back_sums, gU, L + 1 + s, k)
-            U = _lagged(fwd_sums, buf, L + s, k)
-            if short is not None:
-                win = plan.window(buf, L + s)
-        with torch.enable_grad():
-            xl = xs.detach().requires_grad_()
-            el = None if es is None else es.detach().requires_grad_()
-            Ul = None if U is None else U.requires_grad_()
-            wl = None if win is None else win.detach().requires_grad_()
-            Al = [w.clone().requires_grad_() if ww else w for w, ww in zip(weights, want_w)]
-            leaves = [v.detach().requires_grad_(w) for v, w in zip(values, want)]
-            plan.install(leaves)
-            F = plan.forcing(t0 + s, k)
-            xi = plan.stream.draws(t0 + s, k) if plan.stream is not None else None
-            ws = short.weights(Al) if win is not None else None
-            xe, ee, rec, P = plan.local(xl, Ul, xi, F, el, leaves, k, wl, ws)
-            outs, gouts = [], []
-            for out, g in ((xe, gx), (ee, geta),
-                           (rec, None if g_steps is None else g_steps[:, :, s:s + k]),
-                           (P, gP[..., L + 1 + s:L + 1 + s + k] if d is not None else None)):
-                if out is not None and g is not None and out.requires_grad:
-                    outs.append(out)
-                    gouts.append(g)
-            ins = [t for t in [xl, el, Ul, wl] if t is not None]
-            ins += [a for a in Al if a.requires_grad] + [v for v in leaves if v.requires_grad]
-            grads = list(torch.autograd.grad(outs, ins, gouts, allow_unused=True) if outs
-                         else [None] * len(ins))
-        gx = _zero_none(grads.pop(0), xs)
-        if el is not None:
-            geta = _zero_none(grads.pop(0), es)
-        if Ul is not None:
-            gUb = _zero_none(grads.pop(0), U)
-            gU[..., L + s:L + s + k] = gUb
-            for m, gw in enumerate(g_weights):
-                if gw is not None:
-                    gw += fwd_sums[m].weight_grad(gUb, buf, L + s) * d.long[m]
-        if wl is not None:
-            g = grads.pop(0)
-            if g is not None:  # short edges reaching back before the block
-                gP[..., L + s + 1 - short.span:L + s + 1] += g
-        for m, ww in enumerate(want_w):
-            if ww:
-                g = grads.pop(0)
-                if g is not None:
-                    g_weights[m] += g
-        for m, w in enumerate(want):
-            if w:
-                g = grads.pop(0)
-                if g is not None:
-                    g_values[m] = g if g_values[m] is None else g_values[m] + g
-    g_hist0 = None
-    if d is not None and need[1]:
-        gP[..., :L + 1] += _lagged(back_sums, gU, 0, L + 1)
-        g_hist0 = gP[..., :L + 1]
-    return (gx if need[0] else None, g_hist0, geta if need[2] else None, *g_weights,
-            *g_values)
-
-
-def _zero_none(g: Tensor | None, like: Tensor) -> Tensor:
-    return torch.zeros_like(like) if g is None else g
+        names[inductor] = ("InvalidCxxCompiler", "CppCompileError", "TritonMissing",
+                           "GPUTooOldForTriton")
+    for module, classes in names.items():
+        errors += [getattr(module, c) for c in classes if hasattr(module, c)]
+    return tuple(errors)
 
 
 # ------------------------------------------------------------------------------------- driver

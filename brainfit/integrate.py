@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from brainfit.checks import positive
 from brainfit.registry import Registry
 
 VectorField = Callable[[Tensor], Tensor]
@@ -37,14 +38,12 @@ INTEGRATORS: Registry[type[Integrator]] = Registry(
 
 
 def check_dt(dt: float, what: str = "dt") -> float:
-    """Return ``dt`` as float, or raise ``ValueError`` unless it is finite and > 0."""
-    try:
-        dt = float(dt)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be a number (ms), got {dt!r}") from None
-    if not dt > 0 or dt == float("inf"):
-        raise ValueError(f"{what} must be a finite positive step in ms, got {dt}")
-    return dt
+    """``dt`` as a float, if it is a positive, finite number of ms.
+
+    Raises:
+        ValueError: anything else (:func:`brainfit.checks.positive`).
+    """
+    return positive(dt, what, "ms")
 
 
 class Integrator:

@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from brainfit import metrics
+from brainfit.checks import positive
 from brainfit.registry import Registry
 
 #: the loss terms, by name: ``term(objective, sim: Simulation, targets: Targets) -> (B,)``
@@ -178,15 +179,14 @@ class Objective:
                              f"of {[t for t in LOSS_TERMS.available() if t != 'prior']} a "
                              f"positive weight")
         for name, p in dict(self.priors).items():
-            if not {"mean", "std"} <= set(p) or not float(p["std"]) > 0:
+            if not {"mean", "std"} <= set(p):
                 raise ValueError(f"prior on {name!r} needs a mean and a std > 0, got {dict(p)}")
+            positive(p["std"], f"the std of the prior on {name!r}")
         if w.get("prior", 0) > 0 and not self.priors:
             raise ValueError("the loss weights a 'prior' term but no priors are configured")
         self.weights = {k: v for k, v in w.items() if v > 0}
-        if not (self.fcd_window > 0 and self.fcd_step > 0):
-            raise ValueError("fcd_window and fcd_step must be > 0 seconds")
-        if not self.acf_seconds > 0:
-            raise ValueError(f"acf_seconds must be > 0 seconds, got {self.acf_seconds}")
+        for name in ("fcd_window", "fcd_step", "acf_seconds"):
+            positive(getattr(self, name), name, "seconds")
 
     @property
     def needs_fcd(self) -> bool:

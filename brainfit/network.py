@@ -25,10 +25,10 @@ Heun keeps second order). With delays the coupling is evaluated once per step fr
 held through the integrator's stages (the convention of TVB).
 
 Noise. The standard normals of step t are a function of the simulation's noise seed and t alone
-(:class:`~brainfit.engine.NoiseStream`); the seed travels in the :class:`NetworkState` and is drawn
-from the ``generator`` passed to :meth:`BrainNetwork.simulate`. A run split into chunks therefore
-gives the same numbers as the run in one piece, a chunk re-run for gradient checkpointing draws the
-same noise again, and both engines see the same noise.
+(:class:`~brainfit.noise_stream.NoiseStream`); the seed travels in the :class:`NetworkState` and is
+drawn from the ``generator`` passed to :meth:`BrainNetwork.simulate`. A run split into chunks
+therefore gives the same numbers as the run in one piece, a chunk re-run for gradient
+checkpointing draws the same noise again, and both engines see the same noise.
 
 Engines. ``engine="fast"`` (the default) steps with :mod:`brainfit.engine`: delayed inputs
 gathered several steps at a time from a time-contiguous history, a reverse-time backward pass
@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from brainfit import coupling as coupling_lib
 from brainfit import engine as engine_lib
 from brainfit import integrate, runtime
+from brainfit.checks import positive
 from brainfit.connectome import (
     NORMALIZATIONS,
     EffectiveConnectivity,
@@ -60,9 +61,11 @@ from brainfit.connectome import (
 )
 from brainfit.models.base import NeuralMass
 from brainfit.noise import Noise
+from brainfit.noise_stream import NoiseStream
 from brainfit.params import ParameterSet, ParamSpec
 from brainfit.runtime import SimulationDiverged, check_finite, check_generator  # noqa: F401 (SimulationDiverged: re-exported)
 from brainfit.stimulus import Stimulus
+from brainfit.timegrid import delay_steps, whole_delay_steps, whole_steps
 
 log = logging.getLogger("brainfit.network")
 
@@ -110,9 +113,8 @@ class DelayBuffer:
 
     def __init__(self, lags: Tensor, batch: int, interpolate: bool, channels: int = 1) -> None:
         n = lags.shape[-1]
-        lags = lags.expand(batch, n, n)
-        whole = torch.floor(lags.detach()) if interpolate else torch.round(lags.detach())
-        self.frac = (lags - whole).unsqueeze(1) if interpolate else None  # (B, 1, N, N)
+        whole, frac = whole_delay_steps(lags.expand(batch, n, n), interpolate)
+        self.frac = None if frac is None else frac.unsqueeze(1)  # (B, 1, N, N)
         self.slots = int(whole.max().item()) + (2 if interpolate else 1)
         self.n, self.batch, self.channels = n, batch, channels
         whole = whole.long().repeat_interleave(channels, dim=0)  # (B * C, N, N)
@@ -194,7 +196,7 @@ class BrainNetwork(nn.Module):
         self.compile = bool(compile)
         #: ``(offset, total)`` when this network's batch is rows ``offset ..`` of a batch of
         #: ``total`` (one process's share of a distributed fit): initial states and noise are
-        #: those rows of the whole batch's draws (:class:`~brainfit.engine.NoiseStream`)
+        #: those rows of the whole batch's draws (:class:`~brainfit.noise_stream.NoiseStream`)
         self.rows: tuple[int, int] | None = None
         if not isinstance(model, NeuralMass):
             raise TypeError(f"model must be a brainfit NeuralMass, got {type(model).__name__}")
@@ -235,8 +237,8 @@ class BrainNetwork(nn.Module):
         spd_value = spd.get("value") if isinstance(spd, dict) else spd
         self.has_delays = L is not None and not (
             spd_value is not None and torch.as_tensor(spd_value).double().isinf().all())
-        if spd_value is not None and bool((torch.as_tensor(spd_value) <= 0).any()):
-            raise ValueError(f"conduction speed must be > 0 mm/ms, got {spd_value}")
+        if spd_value is not None:
+            _check_speed(spd_value)
         if not self.has_delays:
             overrides.pop("speed", None)
         self.params = ParameterSet(self.param_specs, n, self.n_batch, overrides=overrides)
@@ -283,10 +285,7 @@ class BrainNetwork(nn.Module):
 
     def delay_steps(self, dt: float) -> Tensor:
         """Delays ``L / speed / dt`` in (fractional) steps: (N, N) or (B, N, N)."""
-        speed = self.params["speed"]
-        if speed.dim() == 2:  # subject scope (B, 1) -> (B, 1, 1)
-            speed = speed[:, :, None]
-        return self.lengths / (speed * dt)
+        return delay_steps(self.lengths, self.params["speed"], dt)
 
     def check_zero_delays(self, dt: float) -> int:
         """Warn (once per ``dt``) when connections' delays round to 0 steps; returns how many
@@ -302,7 +301,7 @@ class BrainNetwork(nn.Module):
             delays = self.delay_steps(1.0)  # ms
             real = (self.lengths > 0) & (self.weights != 0)
             delays, real = torch.broadcast_tensors(delays, real)
-            zero = real & (torch.round(delays / dt) == 0)
+            zero = real & (whole_delay_steps(delays / dt, interpolate=False)[0] == 0)
             n_zero = int((zero.any(0) if zero.dim() == 3 else zero).sum())  # any batch element
             if n_zero:
                 n_real = int((real.any(0) if real.dim() == 3 else real).sum())
@@ -341,7 +340,7 @@ class BrainNetwork(nn.Module):
                                  device=generator.device if generator is not None else None))
         noise_state = None
         if self.noise is not None:  # the stationary start of coloured noise: block -1 of the stream
-            g = engine_lib.NoiseStream(seed, (), x0.dtype, ref.device).generator(-1)
+            g = NoiseStream(seed, (), x0.dtype, ref.device).generator(-1)
             noise_state = self.noise.init_state(x0.shape, x0.dtype, x0.device, g, rows)
         return NetworkState(x=x0, step=0, seed=seed, noise=noise_state)
 
@@ -395,8 +394,8 @@ class BrainNetwork(nn.Module):
         if bad:
             raise ValueError(f"cannot record {bad}; valid observables are {sorted(valid)}")
         period = dt if period is None else float(period)
-        every = _whole_steps(period, dt, "record period")
-        n_steps = _whole_steps(duration, dt, "duration", allow_zero=True)
+        every = whole_steps(period, dt, "record period")
+        n_steps = whole_steps(duration, dt, "duration", allow_zero=True)
         if n_steps % every:
             raise ValueError(f"duration {duration} ms is not a whole number of record periods "
                              f"({period} ms)")
@@ -404,7 +403,7 @@ class BrainNetwork(nn.Module):
             state = self.initial_state(batch, generator, x0)
         else:
             self.model.check_state(state.x)
-        n_burn = _whole_steps(burn_in, dt, "burn_in", allow_zero=True)
+        n_burn = whole_steps(burn_in, dt, "burn_in", allow_zero=True)
         if n_burn:
             with torch.set_grad_enabled(torch.is_grad_enabled() and grad_through_burn_in):
                 _, state = self._run(state, dt, n_burn, [], 1, False, check_every, progress)
@@ -437,7 +436,7 @@ class BrainNetwork(nn.Module):
         model, B = self.model, state.x.shape[0]
         W = self.coupling_weights
         x, noise_state, step = state.x, state.noise, state.step
-        stream = (engine_lib.NoiseStream(state.seed, tuple(x.shape), x.dtype, x.device,
+        stream = (NoiseStream(state.seed, tuple(x.shape), x.dtype, x.device,
                                          self.rows) if self.noise is not None else None)
         if state.history is not None and state.history.dim() != 3:
             raise ValueError("the state's delay history comes from the fast engine; continue it "
@@ -521,14 +520,12 @@ class NetworkVectorField(nn.Module):
         return net.model.derivative(x, c, forcing)
 
 
-def _whole_steps(duration: float, dt: float, what: str, allow_zero: bool = False) -> int:
-    steps = float(duration) / dt
-    n = round(steps)
-    if not math.isfinite(steps) or abs(steps - n) > 1e-6 * max(1.0, steps) or n < 0:
-        raise ValueError(f"{what} = {duration} ms is not a whole number of steps of dt = {dt} ms")
-    if n == 0 and not allow_zero:
-        raise ValueError(f"{what} = {duration} ms is shorter than one step of dt = {dt} ms")
-    return int(n)
+def _check_speed(value: Any) -> None:
+    """Every conduction speed given (a number, or one per region or subject) is a positive number
+    of mm/ms, or inf (no conduction delays)."""
+    for v in torch.as_tensor(value, dtype=torch.float64).reshape(-1).tolist():
+        if v != math.inf:
+            positive(v, "conduction speed", "mm/ms", fix="or inf for no conduction delays")
 
 
 def _check_finite(x: Tensor, t: float) -> None:

@@ -13,8 +13,9 @@ adds to the state, with one (trainable) amplitude per state variable:
 
 The noise state (``None`` for white noise) is explicit: ``init_state`` makes it, ``increment``
 returns the increment and the next state. :meth:`Noise.apply` does the same from standard normal
-draws given by the caller: the network draws them from a :class:`~brainfit.engine.NoiseStream`, so
-that step t's noise depends only on the seed and t (any chunking, either engine).
+draws given by the caller: the network draws them from a
+:class:`~brainfit.noise_stream.NoiseStream`, so that step t's noise depends only on the seed and t
+(any chunking, either engine).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from brainfit.checks import positive
 from brainfit.params import ParameterSet, ParamSpec
 from brainfit.registry import Registry
 
@@ -92,7 +94,7 @@ class Noise(nn.Module):
         """The noise process's state at t = 0 (None for white noise).
 
         ``rows = (offset, total)``: ``shape[0]`` elements are those rows of a batch of ``total``
-        (:class:`~brainfit.engine.NoiseStream`), and get those rows of its draws.
+        (:class:`~brainfit.noise_stream.NoiseStream`), and get those rows of its draws.
         """
         return None
 
@@ -140,9 +142,7 @@ class OrnsteinUhlenbeckNoise(Noise):
                  trainable: bool = False, scope: str = "global", n_regions: int = 1,
                  n_batch: int = 1) -> None:
         super().__init__(state_names, sigma, trainable, scope, n_regions, n_batch)
-        if not tau > 0:
-            raise ValueError(f"OU correlation time tau must be > 0 ms, got {tau}")
-        self.tau = float(tau)
+        self.tau = positive(tau, "OU correlation time tau", "ms")
 
     def init_state(self, shape, dtype, device, generator=None, rows=None):
         # start in the stationary distribution

@@ -317,13 +317,39 @@ class ParameterSet(nn.Module):
         return x[:, 0] if self.specs[name].scope == "subject" else x
 
     @contextlib.contextmanager
-    def cached(self) -> Iterator[None]:
+    def cached(self) -> Iterator[dict[str, Tensor]]:
         """Compute every value once and reuse it (inside one simulation, say).
 
         Gradients still flow to the raw parameters through the cached values.
+
+        Yields:
+            the values computed, ``{name: natural value}`` (a copy: changing it changes nothing).
         """
         outer = self._cache
         self._cache = {name: self._value(name) for name in self.specs}
+        try:
+            yield dict(self._cache)
+        finally:
+            self._cache = outer
+
+    def install(self, values: dict[str, Tensor] | None) -> None:
+        """Read ``values`` from now on: ``self[name]`` returns ``values[name]`` (graph included),
+        until the next :meth:`install` or the end of the :meth:`cached` / :meth:`installed` block
+        around it; None computes each value on read again.
+
+        For code that computes the values itself, e.g. the fast engine (:mod:`brainfit.engine`),
+        which installs detached copies that require grad to differentiate one block of steps
+        with respect to them, and installs ``{}`` where no value may be read. The dict is used as
+        given, not copied. A name left out raises ``KeyError`` when read.
+        """
+        self._cache = values
+
+    @contextlib.contextmanager
+    def installed(self, values: dict[str, Tensor] | None) -> Iterator[None]:
+        """:meth:`install` ``values`` inside the block; the values read before it are restored
+        after it."""
+        outer = self._cache
+        self._cache = values
         try:
             yield
         finally:

@@ -33,9 +33,10 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
-from brainfit.bold import BalloonWindkessel, BoldHead, BoldStream, sampling_steps
+from brainfit.bold import BalloonWindkessel, BoldHead, BoldStream
 from brainfit.network import BrainNetwork, NetworkState
 from brainfit.runtime import progress as progress_bar
+from brainfit.timegrid import burn_in_seconds, round_up_burn_in, sampling_steps, whole_steps
 
 log = logging.getLogger("brainfit.simulator")
 
@@ -46,7 +47,7 @@ class BoldSimulator(nn.Module):
     Any TR works with any configured steps: the BOLD head steps at a whole fraction of TR and
     each of its steps is a whole number of neural steps, so when the head's ``dt`` or the neural
     ``dt`` do not fit the TR, the largest steps not above them that do are used
-    (:func:`brainfit.bold.sampling_steps`; e.g. 0.0714 s and 71.4 ms instead of 0.08 s and
+    (:func:`brainfit.timegrid.sampling_steps`; e.g. 0.0714 s and 71.4 ms instead of 0.08 s and
     80 ms at TR = 0.5 s), and the burn-in is rounded up to a whole number of BOLD steps. What
     was changed is logged once (logger ``brainfit.simulator``).
 
@@ -77,7 +78,7 @@ class BoldSimulator(nn.Module):
             n_volumes: number of BOLD samples T.
             tr: repetition time, seconds.
             dt: neural step, ms (the largest step not above it that fits TR and the BOLD step,
-                :func:`~brainfit.bold.sampling_steps`).
+                :func:`~brainfit.timegrid.sampling_steps`).
             burn_in: seconds simulated first (neural and haemodynamic transients) and discarded,
                 rounded up to a whole number of BOLD steps. No gradient flows through it unless
                 ``grad_through_burn_in``.
@@ -136,7 +137,7 @@ class BoldSimulator(nn.Module):
     def sampling(self, tr: float, dt: float, burn_in: float) -> tuple[float, float, float]:
         """The BOLD step (s), neural step (ms) and burn-in (s) a simulation at ``tr`` uses.
 
-        :func:`~brainfit.bold.sampling_steps` of the head's ``dt`` and ``dt``, and ``burn_in``
+        :func:`~brainfit.timegrid.sampling_steps` of the head's ``dt`` and ``dt``, and ``burn_in``
         rounded up to a whole number of BOLD steps; anything changed is logged once.
 
         Raises:
@@ -144,12 +145,7 @@ class BoldSimulator(nn.Module):
                 than the head's.
         """
         bold_s, neural = sampling_steps(tr, self.bold.dt, dt)
-        burn = float(burn_in)
-        if not (burn >= 0 and math.isfinite(burn)):
-            raise ValueError(f"burn_in must be a finite time >= 0 in seconds, got {burn_in!r}")
-        steps = burn / bold_s
-        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
-            burn = math.ceil(steps) * bold_s
+        burn = round_up_burn_in(burn_in_seconds(burn_in), bold_s)
         changes = []
         if bold_s != self.bold.dt:
             changes.append(f"BOLD step {bold_s:.6g} s (bold.dt = {self.bold.dt:g} s)")
@@ -190,6 +186,6 @@ class BoldSimulator(nn.Module):
         z, x, history, noise = torch_checkpoint(
             lambda _, *a: run(*a), anchor, state.x, state.history, state.noise,
             use_reentrant=True, preserve_rng_state=False)
-        n_steps = round(duration / dt)
+        n_steps = whole_steps(duration, dt, "chunk")
         return z, NetworkState(x=x, step=step + n_steps, seed=seed, history=history,
                                noise=noise)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from brainfit.checks import positive
 from brainfit.params import ParameterSet, ParamSpec
 
 TimeCourse = Tensor | Callable[[float], Tensor] | None
@@ -46,9 +47,7 @@ class Stimulus(nn.Module):
                  n_batch: int = 1) -> None:
         super().__init__()
         self.n_regions = int(n_regions)
-        if not sample_dt > 0:
-            raise ValueError(f"sample_dt must be > 0 ms, got {sample_dt}")
-        self.sample_dt = float(sample_dt)
+        self.sample_dt = positive(sample_dt, "sample_dt", "ms")
         self.onset = float(onset)
         self.params = ParameterSet(
             {"gain": ParamSpec(1.0, "state/field", trainable=gain_trainable, scope=gain_scope,

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
+from brainfit import integrate
 from brainfit.bold import (
     PRESETS,
     BalloonWindkessel,
@@ -284,6 +285,47 @@ def test_halving_the_step_converges_at_the_integrators_order(integrator, order, 
     assert all(abs(s - order) < 0.2 for s in slopes), (diffs, slopes)
 
 
+class _RungeKutta4(integrate.Integrator):
+    """The classical fourth-order Runge-Kutta scheme, a deterministic scheme brainfit does not
+    register."""
+
+    order = 4.0
+    name = "rk4_for_the_test"
+
+    def _step(self, f, x, dt, dW):
+        k1 = f(x)
+        k2 = f(x + 0.5 * dt * k1)
+        k3 = f(x + 0.5 * dt * k2)
+        k4 = f(x + dt * k3)
+        return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+def test_another_deterministic_scheme_integrates_the_head_as_asked(gen):
+    """A deterministic scheme other than Euler and Heun integrates the haemodynamics itself (it
+    used to run as Heun without a word): the states are its own steps of the head's derivative,
+    not Heun's; and the increment is still formed without subtracting the state, so float32
+    follows float64 on resting-state-sized fluctuations."""
+    head = BalloonWindkessel(dt=0.2, integrator=_RungeKutta4(), n_regions=3).double()
+    assert "rk4_for_the_test" in repr(head)
+    z = 0.5 * torch.rand(2, 30, 3, generator=gen, dtype=F64)
+    y, state = head.integrate(head.init_state(2, dtype=F64), z)
+    x, ys = head.init_state(2, dtype=F64), []
+    for k in range(z.shape[1]):
+        x = _RungeKutta4().step(lambda s, k=k: head.derivative(s, z[:, k]), x, 0.2)
+        ys.append(head.signal(x))
+    torch.testing.assert_close(state, x, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(y, torch.stack(ys, 1), rtol=1e-10, atol=1e-15)
+    heun = BalloonWindkessel(dt=0.2, n_regions=3).double()
+    y_heun, _ = heun.integrate(heun.init_state(2, dtype=F64), z)
+    assert (y - y_heun).abs().max() > 1e-3 * y.abs().max()  # the scheme makes a difference
+    small = 1e-3 * torch.randn(1, 400, 3, generator=gen, dtype=F64)
+    head32 = BalloonWindkessel(dt=0.05, integrator=_RungeKutta4(), n_regions=3)
+    out = {dtype: head32.integrate(head32.init_state(1, dtype=dtype), small.to(dtype))[0].double()
+           for dtype in (torch.float32, torch.float64)}
+    std = out[torch.float64].std(dim=1)
+    assert ((out[torch.float32] - out[torch.float64]).abs().amax(dim=1) / std < 1e-3).all()
+
+
 def test_gradcheck_wrt_drive_and_haemodynamic_parameters(gen):
     """Gradients of the BOLD output with respect to the neural drive and to the (fitted,
     unconstrained) kappa, gamma and tau agree with finite differences in float64."""
@@ -319,6 +361,10 @@ def test_presets_and_field_strength_coefficients():
         pytest.approx(4.3 * 28.265 * 7 * 0.4 * 0.025)
     with pytest.raises(ValueError, match="no tabulated constants"):
         stephan2007_coefficients(0.34, 7.0)
+    with pytest.raises(ValueError, match="rho must be a positive, finite number"):
+        stephan2007_coefficients(-0.34, 1.5)
+    with pytest.raises(ValueError, match=r"te must be a positive, finite number \(seconds\)"):
+        stephan2007_coefficients(0.34, 1.5, te=0.0)
     head = BalloonWindkessel(params={"rho": 0.4})
     assert _values(head)["k1"] == pytest.approx(2.8, rel=1e-6)
     head = BalloonWindkessel(params={"rho": 0.4, "k1": 1.0})
@@ -351,16 +397,16 @@ def test_bad_input_raises_clear_errors():
     """Each mistake is reported where it enters, naming what was expected."""
     with pytest.raises(ValueError, match="valid presets are"):
         BalloonWindkessel("buxton1998")
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         BalloonWindkessel(dt=0.0)
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         BalloonWindkessel(dt=-0.01)
     with pytest.raises(ValueError, match="stochastic"):
         BalloonWindkessel(integrator="euler_maruyama")
     with pytest.raises(ValueError, match="valid names"):
         BalloonWindkessel(trainable=["kapa"])
     head = BalloonWindkessel()
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         head(torch.zeros(1, 5, 1), dt=0.0)
     with pytest.raises(ValueError, match=r"TR = 0.725 s is not an integer multiple"):
         BoldStream(head, 1, 1, neural_dt=1.0, tr=0.725)
@@ -456,7 +502,7 @@ def test_identity_head_is_a_head_like_the_balloons():
     stream = BoldStream(head, 2, 4, neural_dt=80.0, tr=0.4, dtype=F64)
     stream.push(z).sum().backward()
     torch.testing.assert_close(z.grad, torch.full_like(z, 1 / 5))  # 25 samples = 5 whole TRs
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         IdentityBold(dt=0.0)
     with pytest.raises(ValueError, match="not an integer multiple"):
         BoldStream(head, 1, 4, neural_dt=80.0, tr=0.7)

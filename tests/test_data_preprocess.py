@@ -117,6 +117,8 @@ def test_preprocessing_config_validation():
         Preprocessing(above_nyquist="clip")
     with pytest.raises(ValueError, match="drop_initial must be >= 0"):
         Preprocessing(drop_initial=-1)
+    with pytest.raises(ValueError, match=r"low_hz must be a positive, finite number \(Hz\)"):
+        Preprocessing(low_hz=0.0)
     cfg = Preprocessing.coerce({"_target_": "x", "zscore": False})
     assert cfg.zscore is False and cfg.detrend is True
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import warnings
 
 import pytest
 import torch
@@ -316,10 +318,23 @@ def test_no_unwritten_memory_is_read(length):
         torch.use_deterministic_algorithms(previous)
 
 
-def test_a_failing_compilation_falls_back_to_eager(monkeypatch):
+def _compile_failure(kind: str) -> Exception:
+    """What torch.compile raises when it cannot compile (no C++ compiler, say)."""
+    from torch._dynamo import exc as dynamo
+    from torch._inductor import exc as inductor
+
+    return {"no compiler": inductor.InvalidCxxCompiler(),
+            "compiler crashed": subprocess.CalledProcessError(1, ["g++", "-shared"]),
+            "compiler missing": FileNotFoundError(2, "No such file or directory", "g++"),
+            "untraceable": dynamo.Unsupported("data-dependent branching")}[kind]
+
+
+@pytest.mark.parametrize("kind", ["no compiler", "compiler crashed", "compiler missing",
+                                  "untraceable"])
+def test_a_failing_compilation_falls_back_to_eager(monkeypatch, kind):
     def broken(plan):
         def fn(*args):
-            raise RuntimeError("no C++ compiler")
+            raise _compile_failure(kind)
         return fn
 
     monkeypatch.setattr(engine, "_compiled", broken)
@@ -338,6 +353,8 @@ def test_a_failing_compilation_falls_back_to_eager(monkeypatch):
 def test_an_interrupt_during_compilation_stops_the_run(monkeypatch, signal_error, wrapped):
     """SIGINT / SIGTERM (the fit's Interrupted) while torch.compile works is not a failed
     compilation to fall back from: it stops the run, even wrapped in the compiler's own error."""
+    from torch._dynamo import exc as dynamo
+
     def interrupted(plan):
         def fn(*args):
             if not wrapped:
@@ -345,7 +362,7 @@ def test_an_interrupt_during_compilation_stops_the_run(monkeypatch, signal_error
             try:
                 raise signal_error(15)
             except BaseException as err:
-                raise RuntimeError("BackendCompilerFailed") from err
+                raise dynamo.InternalTorchDynamoError("compiling failed") from err
         return fn
 
     monkeypatch.setattr(engine, "_compiled", interrupted)
@@ -354,4 +371,48 @@ def test_an_interrupt_during_compilation_stops_the_run(monkeypatch, signal_error
     with pytest.raises((signal_error, RuntimeError)) as info:
         _run(net, 0.1)
     assert engine._interrupted(info.value)
+    assert net.compile is True
+
+
+def test_an_error_in_the_model_is_not_taken_for_a_failed_compilation(monkeypatch):
+    """A genuine error in the compiled block (a shape mismatch in the model, raised when the
+    compiled code runs) propagates as itself: no "compile failed", no silent eager rerun."""
+    def shape_bug(plan):
+        def fn(*args):
+            raise RuntimeError("The size of tensor a (3) must match the size of tensor b (4)")
+        return fn
+
+    monkeypatch.setattr(engine, "_compiled", shape_bug)
+    net = _network("hopf", "diffusive", "heun", "whole", "white", "fast")
+    net.compile = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "continues without compiling"
+        with pytest.raises(RuntimeError, match="size of tensor a"):
+            _run(net, 0.1)
+    assert net.compile is True
+
+
+def test_a_model_error_met_while_tracing_is_raised_by_the_eager_step_as_itself(monkeypatch):
+    """Dynamo reports a model's own error met while tracing as its TorchRuntimeError; the engine
+    then steps eagerly, where the error is raised as itself, without a "compile failed"
+    warning and with compilation still on."""
+    from torch._dynamo import exc as dynamo
+
+    def traced(plan):
+        def fn(*args):
+            raise dynamo.TorchRuntimeError("The size of tensor a (3) must match")
+        return fn
+
+    def derivative(*args, **kwargs):
+        raise RuntimeError("The size of tensor a (3) must match the size of tensor b (4)")
+
+    monkeypatch.setattr(engine, "_compiled", traced)
+    net = _network("hopf", "diffusive", "heun", "whole", "white", "fast")
+    net.compile = True
+    monkeypatch.setattr(net.model, "derivative", derivative)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeError, match="size of tensor b") as info:
+            _run(net, 0.1)
+    assert not isinstance(info.value, dynamo.TorchDynamoException)
     assert net.compile is True

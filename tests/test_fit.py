@@ -183,6 +183,11 @@ def test_train_script_writes_every_output(fitted):
     assert set(ckpt["rng"]) == {"generator", "torch", "numpy", "python"}
     assert set(ckpt["data"]["checksums"]) == {"NAP_001", "NAP_002"}
     assert ckpt["optimizer"]["state"], "the optimiser state is saved"
+    # the checkpoint module's docstring describes the format as the trainer writes it
+    from brainfit import checkpoint
+
+    assert f'"format": "{checkpoint.FORMAT}"' in checkpoint.__doc__
+    assert not [key for key in ckpt if f"``{key}``" not in checkpoint.__doc__]
 
 
 def test_tensorboard_has_each_step_once_and_regional_parameters_as_histograms(fitted):

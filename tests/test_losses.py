@@ -87,6 +87,8 @@ def test_acf_term_is_the_mean_squared_gap_of_the_autocorrelations():
         obj(sim, TR, Targets(fc=metrics.fc(emp)))
     with pytest.raises(ValueError, match="acf_seconds"):
         Objective(acf_seconds=0.0)
+    with pytest.raises(ValueError, match="fcd_step must be a positive, finite number"):
+        Objective(fcd_step=-2.0)
 
 
 def test_weights_scale_terms_and_zero_weights_drop_them():

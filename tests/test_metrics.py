@@ -588,7 +588,7 @@ def test_fcd_bad_arguments_raise():
     with pytest.raises(ValueError, match="shorter than one window"):
         M.fcd(x, tr=2.0, window=120.0, step=2.0)
     for kw, name in (({"tr": 0.0}, "tr"), ({"tr": -1.0}, "tr"), ({"window": 0.0}, "window"),
-                     ({"step": -2.0}, "step"), ({"tr": float("nan")}, "tr")):
+                     ({"step": -2.0}, "step"), ({"tr": float("nan")}, "tr"), ({"tr": "1"}, "tr")):
         args = {"tr": 1.0, "window": 10.0, "step": 2.0, **kw}
         with pytest.raises(ValueError, match=f"{name} must be a positive"):
             M.fcd(x, **args)

@@ -203,14 +203,14 @@ def test_bad_input_raises_clear_errors(gen):
         BrainNetwork(m, W, -L)
     with pytest.raises(ValueError, match="built for 3 regions"):
         BrainNetwork(m, torch.rand(4, 4))
-    with pytest.raises(ValueError, match="speed must be > 0"):
+    with pytest.raises(ValueError, match="speed must be a positive"):
         BrainNetwork(m, W, L, speed=0.0)
     with pytest.raises(ValueError, match="interpolate_delays"):
         BrainNetwork(m, W, L, speed={"value": 5.0, "trainable": True})
     with pytest.raises(ValueError, match="deterministic"):
         BrainNetwork(m, W, L, noise=WhiteNoise(m.state_names, 0.1), integrator="heun")
     net = BrainNetwork(m, W, L)
-    with pytest.raises(ValueError, match="dt must be a finite positive"):
+    with pytest.raises(ValueError, match="dt must be a positive, finite number"):
         net.simulate(10.0, 0.0)
     with pytest.raises(ValueError, match="not a whole number of steps"):
         net.simulate(10.05, 0.1)

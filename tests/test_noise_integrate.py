@@ -60,7 +60,7 @@ def test_noise_amplitudes_are_trainable_and_receive_gradients():
 def test_bad_noise_settings():
     with pytest.raises(ValueError, match="valid kinds"):
         create("pink", ("x",))
-    with pytest.raises(ValueError, match="tau must be > 0"):
+    with pytest.raises(ValueError, match="tau must be a positive"):
         OrnsteinUhlenbeckNoise(("x",), 0.1, tau=0.0)
     with pytest.raises(ValueError, match="unknown state"):
         WhiteNoise(("x",), {"z": 0.1})
@@ -105,8 +105,8 @@ def test_integrator_errors():
         integrate.create("rk45")
     with pytest.raises(ValueError, match="deterministic but noise was given"):
         integrate.create("heun").step(lambda v: v, torch.zeros(2), 0.1, torch.zeros(2))
-    for bad in (0.0, -1.0, float("inf"), float("nan")):
-        with pytest.raises(ValueError, match="finite positive"):
+    for bad in (0.0, -1.0, float("inf"), float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match="dt must be a positive, finite number"):
             integrate.check_dt(bad)
     with pytest.raises(ValueError, match="increasing"):
         integrate.odeint(torch.nn.Identity(), torch.zeros(2), torch.tensor([1.0, 0.0]))

@@ -97,6 +97,29 @@ def test_cached_values_still_carry_gradients():
     assert p.raw["bounded"].grad is not None and p.raw["positive"].grad is not None
 
 
+def test_cached_yields_the_values_and_installed_values_are_read_then_restored():
+    """The public API the fast engine uses: cached() gives every value, computed once;
+    installed()/install() make reads return given values (a leaf to differentiate against, say),
+    and the values read before come back when the block ends."""
+    p = ParameterSet(SPECS)
+    with p.cached() as values:
+        assert set(values) == set(SPECS) and p["bounded"] is values["bounded"]
+        values["bounded"] = torch.tensor(9.0)  # a copy: the set still reads its own value
+        assert p["bounded"] is not values["bounded"]
+        leaf = torch.tensor(1.25, requires_grad=True)
+        with p.installed({"bounded": leaf}):
+            assert p["bounded"] is leaf
+            with pytest.raises(KeyError):
+                p["free"]  # noqa: B018 (a name not installed is not read silently)
+            p.install({"bounded": 2 * leaf})
+            assert p["bounded"].item() == 2.5
+        assert p["bounded"].item() == pytest.approx(0.5, rel=1e-6)
+    with p.installed({"free": torch.tensor(7.0)}):
+        p.install(None)  # compute on read again
+        assert p["free"].item() == pytest.approx(1.5, rel=1e-6)
+    assert p["free"].item() == pytest.approx(1.5, rel=1e-6)
+
+
 def test_unit_can_be_given_where_it_depends_on_the_model():
     p = ParameterSet(SPECS, overrides={"free": {"value": 2.0, "unit": "1/ms"}})
     assert p.table()[3]["unit"] == "1/ms" and p.specs["free"].unit == "1/ms"

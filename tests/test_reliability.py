@@ -179,6 +179,20 @@ def test_a_corrupted_or_truncated_checkpoint_is_refused(two_epochs, tmp_path):
         _fit(tmp_path / "r", "trainer.epochs=3", f"trainer.resume={tmp_path / 'short.pt'}")
 
 
+def test_a_file_of_another_format_is_refused_naming_the_format_read(tmp_path):
+    """The module docstring names the format the code writes; a file of another format (an
+    older one, say) is refused naming the one read, not a brainfit version."""
+    from brainfit import checkpoint
+
+    assert f'"format": "{checkpoint.FORMAT}"' in checkpoint.__doc__
+    torch.save({"format": "brainfit-checkpoint-0", "sha256": "", "payload": b"old"},
+               tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=f"format 'brainfit-checkpoint-0', expected "
+                                         f"'{checkpoint.FORMAT}'") as err:
+        load_checkpoint(tmp_path / "old.pt")
+    assert "brainfit <" not in str(err.value)
+
+
 class _Payload:
     """Unpickling this runs code (it would create the file named by ``flag``)."""
 

@@ -80,7 +80,7 @@ def test_a_neural_step_longer_than_the_bold_step_is_refused_with_a_fix_that_work
                                          r"bold.dt = 0.01 s.*bold.dt=0.08"):
         sampling_steps(2.0, 0.01, 80.0)
     assert sampling_steps(2.0, 0.08, 80.0) == (0.08, 80.0)
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="TR must be a positive, finite number"):
         sampling_steps(0.0, 0.08, 80.0)
 
 

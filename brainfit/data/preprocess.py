@@ -41,6 +41,7 @@ import scipy.signal
 import torch
 
 from brainfit import metrics
+from brainfit.checks import positive
 from brainfit.connectome import NORMALIZATIONS, normalize_weights
 from brainfit.data.subject import Cohort, DataError, Subject, _where, as_cohort
 
@@ -91,8 +92,8 @@ class Preprocessing:
             raise ValueError(f"drop_initial must be >= 0 volumes, got {self.drop_initial}")
         for edge in ("low_hz", "high_hz"):
             v = getattr(self, edge)
-            if v is not None and (not np.isfinite(float(v)) or float(v) <= 0):
-                raise ValueError(f"{edge} must be a positive frequency in Hz or None, got {v!r}")
+            if v is not None:
+                positive(v, edge, "Hz", fix="or None for no edge")
         if self.low_hz is not None and self.high_hz is not None and self.low_hz >= self.high_hz:
             raise ValueError(f"low_hz ({self.low_hz}) must be below high_hz ({self.high_hz})")
         if self.bandpass and self.low_hz is None and self.high_hz is None:

@@ -3,7 +3,9 @@
 A :class:`Subject` is validated once, when it is built: every loader goes through it, so bad input
 fails where it enters, with a message that names the subject, the file it came from and the fix.
 A :class:`Cohort` checks that its subjects fit together (unique ids, one region count, one label
-order) and turns them into batched tensors (:meth:`Cohort.batch`).
+order) and turns them into batched tensors (:meth:`Cohort.batch`); it lives in
+:mod:`brainfit.data.cohort` with :class:`CohortBatch` and :func:`as_cohort`, and is importable
+from here as ever.
 
 Arrays are NumPy (float64, BOLD float32 or float64) until :meth:`Cohort.batch` makes tensors.
 Units: tract lengths in mm, TR in s; weights in whatever unit the source uses (streamline counts
@@ -13,13 +15,14 @@ for the bundled cohorts).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
+
+from brainfit.checks import positive
 
 # A TR above this many seconds is taken to be a unit mistake (milliseconds given for seconds).
 _MAX_TR_S = 30.0
@@ -118,6 +121,27 @@ class Subject:
     sources: dict[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        self._normalise_names()
+        where = _where(self.id, self.source)
+        n = self._check_weights()
+        self._check_lengths()
+        n = self._check_bold(n)
+        self._check_tr(where)
+        n = self._check_fc_target(where, n)
+        if self.fcd_target is not None:
+            self.fcd_target = _check_fcd_target(self.fcd_target, where)
+        if n is None:
+            raise DataError(
+                f"{where}: a subject needs at least one of weights, bold or fc_target to define "
+                "its regions"
+            )
+        self._check_labels(where, n)
+        if self.maps is not None:
+            self.maps = _check_maps(self.maps, n, where)
+
+    # -- validation (each part of __post_init__) --------------------------------------------------
+    def _normalise_names(self) -> None:
+        """The id, ``source`` and ``sources`` as strings."""
         if isinstance(self.id, (int, np.integer)) and not isinstance(self.id, bool):
             self.id = str(self.id)
         if not isinstance(self.id, str) or not self.id:
@@ -126,152 +150,152 @@ class Subject:
             self.source = str(self.source)
         if self.sources is not None:
             self.sources = {str(k): str(v) for k, v in dict(self.sources).items() if v is not None}
-        where = _where(self.id, self.source)
-        where_w, where_l, where_b = (self.where(a) for a in ("weights", "lengths", "bold"))
 
-        n = None
-        if self.weights is not None:
-            w = to_numpy(self.weights, "weights", where_w)
-            _check_square(w, "weights (structural connectivity)", where_w)
-            _require_finite_data(w, "weights (structural connectivity)", where_w)
-            if (w < 0).any():
-                idx = tuple(int(i) for i in np.argwhere(w < 0)[0])
-                raise DataError(
-                    f"{where_w}: weights (structural connectivity) has negative entries, the "
-                    f"first {w[idx]:g} at {idx}; connection strengths must be >= 0 (check the "
-                    "file, or take np.abs / clip at 0 if the sign is an artefact of your pipeline)"
-                )
-            self.weights = w
-            n = w.shape[0]
-
-        if self.lengths is not None:
-            if self.weights is None:
-                raise DataError(f"{where_l}: lengths given without weights; give both or neither")
-            ln = to_numpy(self.lengths, "lengths", where_l)
-            _check_square(ln, "lengths (tract lengths, mm)", where_l)
-            if ln.shape != self.weights.shape:
-                raise DataError(
-                    f"{where_l}: lengths has shape {ln.shape} but weights"
-                    f"{self._also('weights', 'lengths')} has {self.weights.shape}; "
-                    "both must describe the same regions"
-                )
-            _require_finite_data(ln, "lengths (tract lengths, mm)", where_l)
-            if (ln < 0).any():
-                idx = tuple(int(i) for i in np.argwhere(ln < 0)[0])
-                raise DataError(
-                    f"{where_l}: lengths has negative tract lengths, the first {ln[idx]:g} at "
-                    f"{idx}; tract lengths are distances in mm and must be >= 0"
-                )
-            self.lengths = ln
-
-        if self.bold is not None:
-            b = to_numpy(self.bold, "bold", where_b, dtype=None)
-            if b.dtype not in (np.float32, np.float64):
-                b = b.astype(np.float64)
-            if b.ndim != 2:
-                raise DataError(
-                    f"{where_b}: bold must be a (T, N) matrix (time, regions), got shape "
-                    f"{tuple(b.shape)}"
-                )
-            if n is not None and b.shape[1] != n:
-                if b.shape[0] == n:
-                    raise DataError(
-                        f"{where_b}: bold has shape {tuple(b.shape)}, which looks like (N, T) "
-                        f"with N = {n} regions first; brainfit wants time first: pass bold.T (or "
-                        f"bold_layout='NT' to load_arrays, data.bold_layout=NT)"
-                    )
-                raise DataError(
-                    f"{where_b}: the structural connectome{self._also('weights', 'bold')} has {n} "
-                    f"regions but bold has "
-                    f"{b.shape[1]} columns (shape {tuple(b.shape)}); SC and BOLD must come from "
-                    "the same parcellation, in the same region order"
-                )
-            if b.shape[0] < 3:
-                raise DataError(
-                    f"{where_b}: bold has only {b.shape[0]} time points (shape {tuple(b.shape)}); "
-                    "need at least 3 (is it (N, T)? then pass bold.T)"
-                )
-            _require_finite_data(b, "bold", where_b)
-            scale = np.maximum(np.abs(b).max(axis=0), 1.0)
-            flat = b.std(axis=0) <= 10 * np.finfo(b.dtype).eps * scale
-            if flat.any():
-                regions = [int(i) for i in np.flatnonzero(flat)]
-                named = ""
-                if self.labels is not None and len(self.labels) == b.shape[1]:
-                    named = " (" + ", ".join(str(self.labels[i]) for i in regions[:5]) + ")"
-                raise DataError(
-                    f"{where_b}: bold has zero variance in region(s) {regions[:10]}{named}"
-                    f"{' ...' if len(regions) > 10 else ''}; a constant region (outside the field "
-                    "of view or the brain mask?) has no FC; remove it from SC and BOLD, or fix "
-                    "the parcellation"
-                )
-            if self.tr is None:
-                raise DataError(
-                    f"{where_b}: bold is given without a TR; pass tr= (the repetition time in s, "
-                    "e.g. tr=0.72 for HCP), or use a source that records it (NIfTI header, BIDS "
-                    "sidecar)"
-                )
-            self.bold = b
-            n = b.shape[1] if n is None else n
-
-        if self.tr is not None:
-            if isinstance(self.tr, bool):
-                raise TypeError(f"{where}: tr must be a number in s, got {self.tr!r}")
-            try:
-                tr = float(self.tr)
-            except (TypeError, ValueError) as err:
-                raise TypeError(f"{where}: tr must be a number in s, got {self.tr!r}") from err
-            if not np.isfinite(tr) or tr <= 0:
-                raise DataError(f"{where}: tr must be a positive number of seconds, got {tr}")
-            if tr > _MAX_TR_S:
-                raise DataError(
-                    f"{where}: tr = {tr:g} s is implausibly long; TR is in seconds (did you give "
-                    f"milliseconds? then pass tr={tr / 1000:g})"
-                )
-            self.tr = tr
-
-        if self.fc_target is not None:
-            fc = to_numpy(self.fc_target, "fc_target", where)
-            _check_square(fc, "fc_target", where)
-            _require_finite_data(fc, "fc_target", where)
-            if n is not None and fc.shape[0] != n:
-                raise DataError(
-                    f"{where}: fc_target is {fc.shape[0]} x {fc.shape[0]} but the subject has "
-                    f"{n} regions; FC and SC must use the same parcellation"
-                )
-            if not np.allclose(fc, fc.T, atol=1e-6):
-                raise DataError(
-                    f"{where}: fc_target is not symmetric; an FC matrix of Pearson correlations "
-                    "is symmetric (symmetrise it with (fc + fc.T) / 2 if the asymmetry is rounding)"
-                )
-            self.fc_target = fc
-            n = fc.shape[0] if n is None else n
-
-        if self.fcd_target is not None:
-            self.fcd_target = _check_fcd_target(self.fcd_target, where)
-
-        if n is None:
+    def _check_weights(self) -> int | None:
+        """Validate the connectome; its region count (None without one)."""
+        if self.weights is None:
+            return None
+        where_w = self.where("weights")
+        w = to_numpy(self.weights, "weights", where_w)
+        _check_square(w, "weights (structural connectivity)", where_w)
+        _require_finite_data(w, "weights (structural connectivity)", where_w)
+        if (w < 0).any():
+            idx = tuple(int(i) for i in np.argwhere(w < 0)[0])
             raise DataError(
-                f"{where}: a subject needs at least one of weights, bold or fc_target to define "
-                "its regions"
+                f"{where_w}: weights (structural connectivity) has negative entries, the "
+                f"first {w[idx]:g} at {idx}; connection strengths must be >= 0 (check the "
+                "file, or take np.abs / clip at 0 if the sign is an artefact of your pipeline)"
             )
+        self.weights = w
+        return w.shape[0]
 
-        if self.labels is not None:
-            labels = [str(x) for x in self.labels]
-            if len(labels) != n:
-                raise DataError(
-                    f"{where}: {len(labels)} region labels for {n} regions; give one label per "
-                    "region, in the order of the matrix rows"
-                )
-            dup = sorted({x for x in labels if labels.count(x) > 1})
-            if dup:
-                raise DataError(
-                    f"{where}: duplicate region labels {dup[:5]}; labels must be unique"
-                )
-            self.labels = labels
+    def _check_lengths(self) -> None:
+        """Validate the tract lengths against the connectome."""
+        if self.lengths is None:
+            return
+        where_l = self.where("lengths")
+        if self.weights is None:
+            raise DataError(f"{where_l}: lengths given without weights; give both or neither")
+        ln = to_numpy(self.lengths, "lengths", where_l)
+        _check_square(ln, "lengths (tract lengths, mm)", where_l)
+        if ln.shape != self.weights.shape:
+            raise DataError(
+                f"{where_l}: lengths has shape {ln.shape} but weights"
+                f"{self._also('weights', 'lengths')} has {self.weights.shape}; "
+                "both must describe the same regions"
+            )
+        _require_finite_data(ln, "lengths (tract lengths, mm)", where_l)
+        if (ln < 0).any():
+            idx = tuple(int(i) for i in np.argwhere(ln < 0)[0])
+            raise DataError(
+                f"{where_l}: lengths has negative tract lengths, the first {ln[idx]:g} at "
+                f"{idx}; tract lengths are distances in mm and must be >= 0"
+            )
+        self.lengths = ln
 
-        if self.maps is not None:
-            self.maps = _check_maps(self.maps, n, where)
+    def _check_bold(self, n: int | None) -> int | None:
+        """Validate the BOLD series against the connectome's ``n`` regions; the region count."""
+        if self.bold is None:
+            return n
+        where_b = self.where("bold")
+        b = to_numpy(self.bold, "bold", where_b, dtype=None)
+        if b.dtype not in (np.float32, np.float64):
+            b = b.astype(np.float64)
+        if b.ndim != 2:
+            raise DataError(
+                f"{where_b}: bold must be a (T, N) matrix (time, regions), got shape "
+                f"{tuple(b.shape)}"
+            )
+        if n is not None and b.shape[1] != n:
+            if b.shape[0] == n:
+                raise DataError(
+                    f"{where_b}: bold has shape {tuple(b.shape)}, which looks like (N, T) "
+                    f"with N = {n} regions first; brainfit wants time first: pass bold.T (or "
+                    f"bold_layout='NT' to load_arrays, data.bold_layout=NT)"
+                )
+            raise DataError(
+                f"{where_b}: the structural connectome{self._also('weights', 'bold')} has {n} "
+                f"regions but bold has "
+                f"{b.shape[1]} columns (shape {tuple(b.shape)}); SC and BOLD must come from "
+                "the same parcellation, in the same region order"
+            )
+        if b.shape[0] < 3:
+            raise DataError(
+                f"{where_b}: bold has only {b.shape[0]} time points (shape {tuple(b.shape)}); "
+                "need at least 3 (is it (N, T)? then pass bold.T)"
+            )
+        _require_finite_data(b, "bold", where_b)
+        scale = np.maximum(np.abs(b).max(axis=0), 1.0)
+        flat = b.std(axis=0) <= 10 * np.finfo(b.dtype).eps * scale
+        if flat.any():
+            regions = [int(i) for i in np.flatnonzero(flat)]
+            named = ""
+            if self.labels is not None and len(self.labels) == b.shape[1]:
+                named = " (" + ", ".join(str(self.labels[i]) for i in regions[:5]) + ")"
+            raise DataError(
+                f"{where_b}: bold has zero variance in region(s) {regions[:10]}{named}"
+                f"{' ...' if len(regions) > 10 else ''}; a constant region (outside the field "
+                "of view or the brain mask?) has no FC; remove it from SC and BOLD, or fix "
+                "the parcellation"
+            )
+        if self.tr is None:
+            raise DataError(
+                f"{where_b}: bold is given without a TR; pass tr= (the repetition time in s, "
+                "e.g. tr=0.72 for HCP), or use a source that records it (NIfTI header, BIDS "
+                "sidecar)"
+            )
+        self.bold = b
+        return b.shape[1] if n is None else n
+
+    def _check_tr(self, where: str) -> None:
+        """Validate the TR (seconds)."""
+        if self.tr is None:
+            return
+        tr = positive(self.tr, f"{where}: tr", "seconds", error=DataError,
+                      fix="the repetition time, e.g. tr=0.72 for HCP")
+        if tr > _MAX_TR_S:
+            raise DataError(
+                f"{where}: tr = {tr:g} s is implausibly long; TR is in seconds (did you give "
+                f"milliseconds? then pass tr={tr / 1000:g})"
+            )
+        self.tr = tr
+
+    def _check_fc_target(self, where: str, n: int | None) -> int | None:
+        """Validate a precomputed FC against ``n`` regions; the region count."""
+        if self.fc_target is None:
+            return n
+        fc = to_numpy(self.fc_target, "fc_target", where)
+        _check_square(fc, "fc_target", where)
+        _require_finite_data(fc, "fc_target", where)
+        if n is not None and fc.shape[0] != n:
+            raise DataError(
+                f"{where}: fc_target is {fc.shape[0]} x {fc.shape[0]} but the subject has "
+                f"{n} regions; FC and SC must use the same parcellation"
+            )
+        if not np.allclose(fc, fc.T, atol=1e-6):
+            raise DataError(
+                f"{where}: fc_target is not symmetric; an FC matrix of Pearson correlations "
+                "is symmetric (symmetrise it with (fc + fc.T) / 2 if the asymmetry is rounding)"
+            )
+        self.fc_target = fc
+        return fc.shape[0] if n is None else n
+
+    def _check_labels(self, where: str, n: int) -> None:
+        """Validate the region labels: one per region, unique."""
+        if self.labels is None:
+            return
+        labels = [str(x) for x in self.labels]
+        if len(labels) != n:
+            raise DataError(
+                f"{where}: {len(labels)} region labels for {n} regions; give one label per "
+                "region, in the order of the matrix rows"
+            )
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise DataError(
+                f"{where}: duplicate region labels {dup[:5]}; labels must be unique"
+            )
+        self.labels = labels
 
     # -- properties -------------------------------------------------------------------------------
     @property
@@ -371,340 +395,6 @@ def _check_maps(maps: Any, n: int, where: str) -> dict[str, np.ndarray]:
     return out
 
 
-@dataclass
-class CohortBatch:
-    """Batched tensors of a cohort (batch first), ready for a model.
-
-    Attributes:
-        ids: Subject ids, in batch order.
-        weights: Structural connectivity (B, N, N).
-        lengths: Tract lengths (B, N, N) in mm, or None when no subject has them.
-        bold: BOLD (B, T, N), or None when no subject has BOLD.
-        tr: Repetition times (B,) in s, or None when no subject has one.
-        fc: Precomputed FC targets (B, N, N), or None.
-        fcd: Precomputed FCD histograms, one ``(edges, counts)`` pair per subject, or None.
-        maps: Spatial maps name -> (B, N) (those that every subject has), possibly empty.
-    """
-
-    ids: list[str]
-    weights: Tensor
-    lengths: Tensor | None
-    bold: Tensor | None
-    tr: Tensor | None
-    fc: Tensor | None = None
-    fcd: list[tuple[Tensor, Tensor]] | None = None
-    maps: dict[str, Tensor] = field(default_factory=dict)
-
-    def to(self, device: Any = None, dtype: torch.dtype | None = None) -> CohortBatch:
-        """Move every tensor to ``device`` and/or cast floating tensors to ``dtype``."""
-
-        def mv(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t.to(device=device, dtype=dtype)
-
-        return CohortBatch(
-            ids=list(self.ids),
-            weights=mv(self.weights),
-            lengths=mv(self.lengths),
-            bold=mv(self.bold),
-            tr=mv(self.tr),
-            fc=mv(self.fc),
-            fcd=None if self.fcd is None else [(mv(e), mv(c)) for e, c in self.fcd],
-            maps={k: mv(v) for k, v in self.maps.items()},
-        )
-
-
-class Cohort(Sequence[Subject]):
-    """An ordered, non-empty set of subjects with unique ids and one parcellation.
-
-    Args:
-        subjects: The subjects.
-        name: A name for the cohort (e.g. ``"gw"``), used in messages.
-        info: Free-form metadata (provenance, units), kept by :meth:`select`, :meth:`split`...
-
-    Raises:
-        DataError: empty cohort, duplicate ids, different region counts or label orders.
-        TypeError: an element that is not a :class:`Subject`.
-    """
-
-    def __init__(
-        self, subjects: Iterable[Subject], name: str | None = None,
-        info: Mapping[str, Any] | None = None,
-    ) -> None:
-        subjects = list(subjects)
-        label = f"cohort {name!r}" if name else "cohort"
-        for s in subjects:
-            if not isinstance(s, Subject):
-                raise TypeError(f"{label}: expected Subject objects, got {type(s).__name__}")
-        if not subjects:
-            raise DataError(
-                f"{label} is empty: no subjects were found or selected; check the path, the file "
-                "pattern or the ids you selected"
-            )
-        seen: dict[str, Subject] = {}
-        for s in subjects:
-            if s.id in seen:
-                raise DataError(
-                    f"{label}: duplicate subject id {s.id!r} (from {seen[s.id].source or '?'} and "
-                    f"{s.source or '?'}); subject ids must be unique: rename one, or select one "
-                    "file per subject"
-                )
-            seen[s.id] = s
-        n = {s.id: s.n_regions for s in subjects}
-        if len(set(n.values())) > 1:
-            raise DataError(
-                f"{label}: subjects have different region counts {n}; put subjects of different "
-                "parcellations in different cohorts"
-            )
-        labelled = [s for s in subjects if s.labels is not None]
-        for s in labelled[1:]:
-            if s.labels != labelled[0].labels:
-                raise DataError(
-                    f"{label}: subject {s.id!r} has region labels in a different order or naming "
-                    f"than subject {labelled[0].id!r}; reorder its matrices to a common order"
-                )
-        self._subjects = subjects
-        self.name = name
-        self.info: dict[str, Any] = dict(info or {})
-
-    def _new(self, subjects: Iterable[Subject]) -> Cohort:
-        return Cohort(subjects, name=self.name, info=self.info)
-
-    # -- sequence protocol ------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self._subjects)
-
-    def __iter__(self) -> Iterator[Subject]:
-        return iter(self._subjects)
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return self._by_id(key)
-        if isinstance(key, slice):
-            return self._new(self._subjects[key])
-        return self._subjects[key]
-
-    def __contains__(self, key: object) -> bool:
-        if isinstance(key, str):
-            return key in self.ids
-        return key in self._subjects
-
-    def __repr__(self) -> str:
-        name = f"{self.name!r}, " if self.name else ""
-        return f"Cohort({name}{len(self)} subjects, N={self.n_regions})"
-
-    def _by_id(self, sid: str) -> Subject:
-        for s in self._subjects:
-            if s.id == sid:
-                return s
-        raise DataError(f"no subject {sid!r} in {self!r}; available ids: {self.ids}")
-
-    # -- properties -------------------------------------------------------------------------------
-    @property
-    def ids(self) -> list[str]:
-        """Subject ids, in order."""
-        return [s.id for s in self._subjects]
-
-    @property
-    def n_regions(self) -> int:
-        """Number of regions N (the same for every subject)."""
-        return self._subjects[0].n_regions
-
-    @property
-    def labels(self) -> list[str] | None:
-        """Region labels (from the first subject that has them), or None."""
-        for s in self._subjects:
-            if s.labels is not None:
-                return list(s.labels)
-        return None
-
-    # -- operations -------------------------------------------------------------------------------
-    def map(self, fn: Any) -> Cohort:
-        """A new cohort of ``fn(subject)`` for every subject."""
-        return self._new(fn(s) for s in self._subjects)
-
-    def select(self, ids: str | Iterable[str]) -> Cohort:
-        """The subjects with the given ids, in the order given.
-
-        Raises:
-            DataError: an id that is not in the cohort (the message lists the available ones).
-        """
-        if isinstance(ids, str):
-            ids = [ids]
-        return self._new(self._by_id(str(i)) for i in ids)
-
-    def split(self, train_fraction: float = 0.8) -> tuple[Cohort, Cohort]:
-        """Temporal train/test split of every subject's BOLD.
-
-        Subject i's series of T volumes is cut at ``t = round(train_fraction * T)``: volumes
-        ``[0, t)`` go to the training cohort, ``[t, T)`` to the test cohort, both with the same ids.
-        Precomputed ``fc_target`` / ``fcd_target`` describe the whole series and are dropped from
-        both halves; compute them again per half
-        (:func:`brainfit.data.preprocess.empirical_targets`).
-
-        Args:
-            train_fraction: Fraction of each series used for training, in (0, 1).
-
-        Returns:
-            ``(train, test)`` cohorts.
-
-        Raises:
-            DataError: a subject without BOLD (hold out whole subjects with :meth:`select` instead),
-                or a half too short or with a constant region.
-        """
-        f = float(train_fraction)
-        if not 0.0 < f < 1.0:
-            raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
-        train, test = [], []
-        for s in self._subjects:
-            if s.bold is None:
-                raise DataError(
-                    f"{_where(s.id, s.source)} has no BOLD to split in time; hold out whole "
-                    "subjects with cohort.select(ids) instead"
-                )
-            t = int(round(f * s.n_times))
-            if min(t, s.n_times - t) < 3:
-                raise DataError(
-                    f"{_where(s.id, s.source)}: splitting its {s.n_times} volumes at "
-                    f"train_fraction = {f:g} leaves {t} to fit and {s.n_times - t} to hold out; "
-                    "each part needs at least 3: use longer sessions or a train_fraction "
-                    f"(trainer.train_fraction) between {3 / s.n_times:.2g} and "
-                    f"{1 - 3 / s.n_times:.2g}"
-                )
-            common = dict(fc_target=None, fcd_target=None)
-            train.append(s.replace(bold=s.bold[:t], **common))
-            test.append(s.replace(bold=s.bold[t:], **common))
-        return self._new(train), self._new(test)
-
-    def batch(
-        self,
-        ids: Iterable[str] | None = None,
-        device: Any = None,
-        dtype: torch.dtype | None = None,
-        crop: bool = False,
-    ) -> CohortBatch:
-        """Stack subjects into batch-first tensors.
-
-        Args:
-            ids: Subjects to include (default: all), in this order.
-            device: Torch device of the tensors (default CPU).
-            dtype: Floating dtype (default ``torch.get_default_dtype()``).
-            crop: When subjects have BOLD of different lengths: False (default) raises; True crops
-                every series to the shortest (keeping the first volumes).
-
-        Returns:
-            A :class:`CohortBatch`: weights (B, N, N), lengths (B, N, N), bold (B, T, N), tr (B,).
-
-        Raises:
-            DataError: a subject without weights; lengths, BOLD or TR present for some subjects
-                only; BOLD of unequal length without ``crop=True``.
-        """
-        subjects = self._subjects if ids is None else self.select(list(ids))._subjects
-        dtype = dtype or torch.get_default_dtype()
-
-        def stack(arrs: list[np.ndarray]) -> Tensor:
-            return torch.as_tensor(np.stack(arrs), dtype=dtype, device=device)
-
-        def all_or_none(attr: str, what: str) -> bool:
-            have = [getattr(s, attr) is not None for s in subjects]
-            if any(have) and not all(have):
-                missing = [s.id for s, h in zip(subjects, have, strict=True) if not h]
-                raise DataError(
-                    f"cannot batch: subjects {missing} have no {what} while others do; select "
-                    "subjects that all have it (cohort.select) or batch them separately"
-                )
-            return all(have)
-
-        for s in subjects:
-            if s.weights is None:
-                raise DataError(
-                    f"cannot batch {_where(s.id, s.source)}: it has no structural connectivity "
-                    "(weights); give one when loading (e.g. from_nifti(..., weights=...))"
-                )
-        weights = stack([s.weights for s in subjects])
-        lengths = None
-        if all_or_none("lengths", "lengths"):
-            lengths = stack([s.lengths for s in subjects])
-        bold = None
-        if all_or_none("bold", "BOLD"):
-            t = [s.n_times for s in subjects]
-            if len(set(t)) > 1 and not crop:
-                raise DataError(
-                    f"cannot batch BOLD of different lengths {dict(zip(self.ids, t, strict=False))}"
-                    "; pass crop=True to crop all to the shortest, or batch them separately"
-                )
-            tmin = min(t)
-            bold = stack([s.bold[:tmin] for s in subjects])
-        tr = None
-        if all_or_none("tr", "TR"):
-            tr = torch.tensor([s.tr for s in subjects], dtype=dtype, device=device)
-        fc = None
-        if all_or_none("fc_target", "fc_target"):
-            fc = stack([s.fc_target for s in subjects])
-        fcd = None
-        if all_or_none("fcd_target", "fcd_target"):
-            fcd = [
-                (
-                    torch.as_tensor(e, dtype=dtype, device=device),
-                    torch.as_tensor(c, dtype=dtype, device=device),
-                )
-                for e, c in (s.fcd_target for s in subjects)
-            ]
-        maps = {}
-        names = set.intersection(*[set(s.maps or {}) for s in subjects])
-        for k in sorted(names):
-            maps[k] = stack([s.maps[k] for s in subjects])
-        return CohortBatch(
-            ids=[s.id for s in subjects],
-            weights=weights,
-            lengths=lengths,
-            bold=bold,
-            tr=tr,
-            fc=fc,
-            fcd=fcd,
-            maps=maps,
-        )
-
-    def group_connectome(
-        self, normalize: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Group-average structural connectome.
-
-        Weights are averaged over subjects (after the per-subject ``normalize``, see
-        :func:`brainfit.connectome.normalize_weights`). A tract length is averaged over the
-        subjects in which that edge exists (weight > 0), so that subjects without the tract do not
-        pull its length towards 0; it is 0 where no subject has the edge.
-
-        Args:
-            normalize: Per-subject weight normalisation before averaging: None, ``"max"``,
-                ``"row_sum"`` or ``"log1p"``.
-
-        Returns:
-            ``(weights (N, N), lengths (N, N) in mm or None)``.
-
-        Raises:
-            DataError: a subject without weights.
-        """
-        from brainfit.connectome import normalize_weights
-
-        for s in self._subjects:
-            if s.weights is None:
-                raise DataError(f"{_where(s.id, s.source)} has no weights to average")
-        ws = np.stack([normalize_weights(s.weights, normalize) for s in self._subjects])
-        weights = ws.mean(axis=0)
-        if not all(s.lengths is not None for s in self._subjects):
-            return weights, None
-        ls = np.stack([s.lengths for s in self._subjects])
-        present = np.stack([s.weights > 0 for s in self._subjects])
-        count = present.sum(axis=0)
-        total = np.where(present, ls, 0.0).sum(axis=0)
-        lengths = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-        return weights, lengths
-
-
-def as_cohort(x: Subject | Cohort | Sequence[Subject], name: str | None = None) -> Cohort:
-    """Wrap a subject or a list of subjects into a :class:`Cohort` (a cohort is returned as is)."""
-    if isinstance(x, Cohort):
-        return x
-    if isinstance(x, Subject):
-        return Cohort([x], name=name)
-    return Cohort(x, name=name)
+# the cohort is built of subjects; its names are this module's too (imported last: cohort.py
+# imports Subject from here)
+from brainfit.data.cohort import Cohort, CohortBatch, as_cohort  # noqa: E402, F401

@@ -84,21 +84,8 @@ def load_arrays(
     """
     if bold_layout not in ("TN", "NT"):
         raise ValueError(f"bold_layout must be 'TN' (time, regions) or 'NT', got {bold_layout!r}")
-    ws = _as_list(weights)
-    if not ws:
-        raise DataError("load_arrays: weights is required (an (N, N) array or a file)")
-    ls = _as_list(lengths)
-    bs = _as_list(bold)
-    n_sub = max(len(ws), len(ls or []), len(bs or []))
-    for what, items in (("weights", ws), ("lengths", ls), ("bold", bs)):
-        if items is not None and len(items) not in (1, n_sub):
-            raise DataError(
-                f"load_arrays: {len(items)} {what} for {n_sub} subjects; give one per subject, or "
-                "one shared by all"
-            )
-    trs = list(tr) if isinstance(tr, Sequence) and not isinstance(tr, str) else [tr] * n_sub
-    if len(trs) != n_sub:
-        raise DataError(f"load_arrays: {len(trs)} TRs for {n_sub} subjects")
+    ws, ls, bs, trs = _per_subject_items(weights, lengths, bold, tr)
+    n_sub = len(trs)
     if isinstance(labels, (str, os.PathLike)):
         lp = _require_file(Path(labels), "labels")
         labels = [ln.strip() for ln in lp.read_text().splitlines() if ln.strip()]
@@ -106,15 +93,7 @@ def load_arrays(
     def pick(items: list[Any] | None, k: int) -> Any:
         return None if items is None else items[k if len(items) > 1 else 0]
 
-    if subject_ids is None:
-        named = bs if bs is not None and len(bs) == n_sub else ws if len(ws) == n_sub else None
-        if named is not None and all(isinstance(x, (str, os.PathLike)) for x in named):
-            subject_ids = [_stem(Path(x)) for x in named]
-        else:
-            subject_ids = [f"sub-{k}" for k in range(n_sub)] if n_sub > 1 else ["sub-0"]
-    subject_ids = [str(s) for s in subject_ids]
-    if len(subject_ids) != n_sub:
-        raise DataError(f"load_arrays: {len(subject_ids)} subject ids for {n_sub} subjects")
+    subject_ids = _subject_ids(subject_ids, ws, bs, n_sub)
 
     cache: dict[int, tuple[np.ndarray, list[str] | None, str | None]] = {}
 
@@ -145,6 +124,51 @@ def load_arrays(
             )
         )
     return _finish(Cohort(out, name=name), preprocessing)
+
+
+def _per_subject_items(weights: Any, lengths: Any, bold: Any, tr: Any
+                       ) -> tuple[list[Any], list[Any] | None, list[Any] | None, list[Any]]:
+    """:func:`load_arrays`' weights, lengths and BOLD as lists (one item, or one per subject),
+    and one TR per subject.
+
+    Raises:
+        DataError: no weights, or counts that do not match the number of subjects.
+    """
+    ws = _as_list(weights)
+    if not ws:
+        raise DataError("load_arrays: weights is required (an (N, N) array or a file)")
+    ls = _as_list(lengths)
+    bs = _as_list(bold)
+    n_sub = max(len(ws), len(ls or []), len(bs or []))
+    for what, items in (("weights", ws), ("lengths", ls), ("bold", bs)):
+        if items is not None and len(items) not in (1, n_sub):
+            raise DataError(
+                f"load_arrays: {len(items)} {what} for {n_sub} subjects; give one per subject, or "
+                "one shared by all"
+            )
+    trs = list(tr) if isinstance(tr, Sequence) and not isinstance(tr, str) else [tr] * n_sub
+    if len(trs) != n_sub:
+        raise DataError(f"load_arrays: {len(trs)} TRs for {n_sub} subjects")
+    return ws, ls, bs, trs
+
+
+def _subject_ids(subject_ids: Sequence[str] | None, ws: list[Any], bs: list[Any] | None,
+                 n_sub: int) -> list[str]:
+    """The ids given, else the file names of the BOLD (else weights) files, else ``sub-<k>``.
+
+    Raises:
+        DataError: as many ids as subjects were not given.
+    """
+    if subject_ids is None:
+        named = bs if bs is not None and len(bs) == n_sub else ws if len(ws) == n_sub else None
+        if named is not None and all(isinstance(x, (str, os.PathLike)) for x in named):
+            subject_ids = [_stem(Path(x)) for x in named]
+        else:
+            subject_ids = [f"sub-{k}" for k in range(n_sub)] if n_sub > 1 else ["sub-0"]
+    subject_ids = [str(s) for s in subject_ids]
+    if len(subject_ids) != n_sub:
+        raise DataError(f"load_arrays: {len(subject_ids)} subject ids for {n_sub} subjects")
+    return subject_ids
 
 
 # ============================================================================ brainfit .npz
@@ -249,6 +273,32 @@ def load_npz(
         DataError: not a readable .npz, missing or inconsistent arrays.
     """
     path = _require_file(Path(path), "cohort .npz")
+    data = _read_npz(path)
+    out = _npz_subjects(data, path, subjects)
+    info = {}
+    if "info" in data:
+        try:
+            info = json.loads(_npz_text(data, "info", "{}"))
+        except json.JSONDecodeError:
+            info = {}
+    stored_name = _npz_text(data, "name") or None
+    cohort = Cohort(out, name=name or stored_name or _stem(path), info=info)
+    return _finish(cohort, preprocessing)
+
+
+def _npz_text(data: Mapping[str, np.ndarray], key: str, default: str = "") -> str:
+    """The string stored as the 0-d (or one-element) array ``key``, else ``default``."""
+    arr = data.get(key)
+    return default if arr is None or arr.size != 1 else str(arr.reshape(-1)[0])
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a cohort .npz, checked to be of :data:`NPZ_FORMAT` and to hold weights (or
+    FC targets).
+
+    Raises:
+        DataError: an unreadable file, another format, no weights.
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -257,11 +307,7 @@ def load_npz(
             f"cohort .npz: cannot read {path} ({type(err).__name__}: {err}); the file is corrupt, "
             "truncated, or holds pickled objects: write it again with brainfit.data.save_npz"
         ) from err
-    def text(key: str, default: str = "") -> str:
-        arr = data.get(key)
-        return default if arr is None or arr.size != 1 else str(arr.reshape(-1)[0])
-
-    fmt = text("format", NPZ_FORMAT)
+    fmt = _npz_text(data, "format", NPZ_FORMAT)
     if fmt != NPZ_FORMAT:
         raise DataError(
             f"cohort .npz {path} has format {fmt!r}; this brainfit reads {NPZ_FORMAT!r}"
@@ -271,6 +317,16 @@ def load_npz(
             f"cohort .npz {path} has no 'weights' array (it has {sorted(data)}); save one with "
             "brainfit.data.save_npz or np.savez(path, weights=..., bold=..., tr=...)"
         )
+    return data
+
+
+def _npz_subjects(data: Mapping[str, np.ndarray], path: Path,
+                  subjects: Sequence[str] | None) -> list[Subject]:
+    """The subjects of a cohort .npz's arrays (those of ``subjects``, in its order, if given).
+
+    Raises:
+        DataError: arrays of inconsistent subject counts, unknown subject ids.
+    """
 
     def per_subject(key: str, ndim: int) -> np.ndarray | None:
         arr = data.get(key)
@@ -326,12 +382,4 @@ def load_npz(
     if subjects is not None:
         order = {str(s): i for i, s in enumerate(subjects)}
         out.sort(key=lambda s: order[s.id])
-    info = {}
-    if "info" in data:
-        try:
-            info = json.loads(text("info", "{}"))
-        except json.JSONDecodeError:
-            info = {}
-    stored_name = text("name") or None
-    cohort = Cohort(out, name=name or stored_name or _stem(path), info=info)
-    return _finish(cohort, preprocessing)
+    return out

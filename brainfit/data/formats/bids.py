@@ -23,7 +23,7 @@ from brainfit.data.formats.readers import (
     _select_dirs,
     read_matrix,
 )
-from brainfit.data.subject import Cohort, DataError
+from brainfit.data.subject import Cohort, DataError, Subject
 
 _NIFTI_RE = re.compile(r"\.nii(\.gz)?$")
 
@@ -131,43 +131,61 @@ def load_bids(
     top = f"BIDS-like dataset {root}"
     group_sc = _find_one(root, "weights", top, False) if sc is None else None
     group_len = _find_one(root, "lengths", top, False) if lengths is None else None
-    out = []
-    for d in sub_dirs:
-        sid = d.name
-        where = f"BIDS-like subject {sid!r} ({d})"
-        bolds = sorted(
-            p for p in list(d.glob(f"func/{pattern}")) + list(d.glob(f"ses-*/func/{pattern}"))
-            if _NIFTI_RE.search(p.name)
-        )
-        if not bolds:
-            raise FileNotFoundError(
-                f"{where}: no BOLD file matching func/{pattern}; add it, or leave the subject "
-                "out with subjects="
-            )
-        if len(bolds) > 1:
-            raise DataError(
-                f"{where}: several BOLD files match {pattern!r}: {[b.name for b in bolds]}; "
-                "narrow pattern= (e.g. '*task-rest_run-1_bold.nii.gz')"
-            )
-        if sc is None:
-            f_sc = _find_one(d, "weights", where, True) or group_sc
-            if f_sc is None:
-                raise FileNotFoundError(
-                    f"{where}: no structural connectivity: no '*weights.<csv|tsv|npy|txt|mat>' "
-                    f"file under {d} or at the top of {root}; add one or pass sc="
-                )
-        else:
-            f_sc = _resolve(sc, root, sid)
-        if lengths is None:
-            f_len = _find_one(d, "lengths", where, True) or group_len
-        else:
-            f_len = _resolve(lengths, root, sid)
-        a = _resolve(atlas, root, sid) if isinstance(atlas, (str, os.PathLike)) else atlas
-        m = _resolve(mask, root, sid) if isinstance(mask, (str, os.PathLike)) else mask
-        sub_tr = tr if tr is not None else _bids_sidecar_tr(bolds[0], root)
-        w, w_labels = read_matrix(f_sc, f"{where} weights")
-        ln = None if f_len is None else read_matrix(f_len, f"{where} lengths")[0]
-        s = from_nifti(bolds[0], a, mask=m, labels=labels, tr=sub_tr, subject_id=sid)
-        out.append(s.replace(weights=w, lengths=ln, source=str(bolds[0]),
-                             sources={"weights": f_sc, "lengths": f_len, "bold": bolds[0]}))
+    out = [_bids_subject(d, root, atlas, sc, lengths, labels, mask, tr, pattern, group_sc,
+                         group_len) for d in sub_dirs]
     return _finish(Cohort(out, name=name or root.name), preprocessing)
+
+
+def _bids_subject(d: Path, root: Path, atlas: Any, sc: Any, lengths: Any, labels: Any,
+                  mask: Any, tr: float | None, pattern: str, group_sc: Path | None,
+                  group_len: Path | None) -> Subject:
+    """The subject of folder ``d`` (see :func:`load_bids` for the arguments; ``group_sc`` and
+    ``group_len``: the files at the top of the tree, if any)."""
+    sid = d.name
+    where = f"BIDS-like subject {sid!r} ({d})"
+    bold = _bids_bold(d, pattern, where)
+    if sc is None:
+        f_sc = _find_one(d, "weights", where, True) or group_sc
+        if f_sc is None:
+            raise FileNotFoundError(
+                f"{where}: no structural connectivity: no '*weights.<csv|tsv|npy|txt|mat>' "
+                f"file under {d} or at the top of {root}; add one or pass sc="
+            )
+    else:
+        f_sc = _resolve(sc, root, sid)
+    if lengths is None:
+        f_len = _find_one(d, "lengths", where, True) or group_len
+    else:
+        f_len = _resolve(lengths, root, sid)
+    a = _resolve(atlas, root, sid) if isinstance(atlas, (str, os.PathLike)) else atlas
+    m = _resolve(mask, root, sid) if isinstance(mask, (str, os.PathLike)) else mask
+    sub_tr = tr if tr is not None else _bids_sidecar_tr(bold, root)
+    w, w_labels = read_matrix(f_sc, f"{where} weights")
+    ln = None if f_len is None else read_matrix(f_len, f"{where} lengths")[0]
+    s = from_nifti(bold, a, mask=m, labels=labels, tr=sub_tr, subject_id=sid)
+    return s.replace(weights=w, lengths=ln, source=str(bold),
+                     sources={"weights": f_sc, "lengths": f_len, "bold": bold})
+
+
+def _bids_bold(d: Path, pattern: str, where: str) -> Path:
+    """The one BOLD file of subject folder ``d`` (``func/`` or ``ses-*/func/``).
+
+    Raises:
+        FileNotFoundError: none.
+        DataError: several.
+    """
+    bolds = sorted(
+        p for p in list(d.glob(f"func/{pattern}")) + list(d.glob(f"ses-*/func/{pattern}"))
+        if _NIFTI_RE.search(p.name)
+    )
+    if not bolds:
+        raise FileNotFoundError(
+            f"{where}: no BOLD file matching func/{pattern}; add it, or leave the subject "
+            "out with subjects="
+        )
+    if len(bolds) > 1:
+        raise DataError(
+            f"{where}: several BOLD files match {pattern!r}: {[b.name for b in bolds]}; "
+            "narrow pattern= (e.g. '*task-rest_run-1_bold.nii.gz')"
+        )
+    return bolds[0]

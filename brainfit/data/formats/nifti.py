@@ -200,38 +200,73 @@ def from_nifti(
     if len(a_shape) != 3:
         raise DataError(f"atlas NIfTI {awhere} has shape {tuple(aimg.shape)}; expected 3D labels")
 
-    def same_grid(other: Any, other_where: str, other_shape: tuple, what: str) -> None:
-        if other_shape != tuple(img.shape[:3]) or not np.allclose(
-            other.affine, img.affine, atol=1e-3
-        ):
-            raise DataError(
-                f"{what} {other_where} and BOLD {where} are on different grids: shape "
-                f"{other_shape} vs {tuple(img.shape[:3])}, affine "
-                f"{np.round(other.affine, 3).tolist()} vs {np.round(img.affine, 3).tolist()}; "
-                f"resample the {what} to the BOLD grid with "
-                "nearest-neighbour interpolation (e.g. nilearn.image.resample_to_img(..., bold, "
-                "interpolation='nearest'))"
-            )
-
-    same_grid(aimg, awhere, a_shape, "atlas")
+    _same_grid(img, where, aimg, awhere, a_shape, "atlas")
     tr_s = nifti_tr(img, where, tr)
+    a = _atlas_values(aimg, awhere, a_shape)
+    use = a != 0
+    if mask is not None:
+        mimg, mwhere = _load_nifti(mask, "mask NIfTI")
+        m_shape = tuple(mimg.shape)[:3]
+        _same_grid(img, where, mimg, mwhere, m_shape, "mask")
+        use &= _nifti_data(mimg, mwhere, "mask NIfTI").reshape(m_shape) != 0
+    values = np.unique(a[use])
+    region_values, names = _label_table(labels, values, f"atlas NIfTI {awhere}")
+    if not region_values:
+        raise DataError(f"atlas NIfTI {awhere} has no labelled voxels (inside the mask)")
+    series = _region_means(img, where, a, use, region_values, names,
+                           f"atlas NIfTI {awhere}", mask is not None)
+    sid = subject_id or (_stem(Path(bold)) if isinstance(bold, (str, os.PathLike)) else "subject")
+    w = ln = w_src = l_src = None
+    if weights is not None:
+        w, _, w_src = _array_or_file(weights, "weights")
+    if lengths is not None:
+        ln, _, l_src = _array_or_file(lengths, "lengths")
+    return Subject(
+        id=sid, weights=w, lengths=ln, bold=series, tr=tr_s, labels=names, source=where,
+        sources={"weights": w_src, "lengths": l_src},
+    )
+
+
+def _same_grid(img: Any, where: str, other: Any, other_where: str, other_shape: tuple,
+               what: str) -> None:
+    """Raise a DataError unless ``other`` (the atlas or the mask) is on the BOLD's grid."""
+    if other_shape != tuple(img.shape[:3]) or not np.allclose(
+        other.affine, img.affine, atol=1e-3
+    ):
+        raise DataError(
+            f"{what} {other_where} and BOLD {where} are on different grids: shape "
+            f"{other_shape} vs {tuple(img.shape[:3])}, affine "
+            f"{np.round(other.affine, 3).tolist()} vs {np.round(img.affine, 3).tolist()}; "
+            f"resample the {what} to the BOLD grid with "
+            "nearest-neighbour interpolation (e.g. nilearn.image.resample_to_img(..., bold, "
+            "interpolation='nearest'))"
+        )
+
+
+def _atlas_values(aimg: Any, awhere: str, a_shape: tuple) -> np.ndarray:
+    """The atlas' labels as integers (X, Y, Z).
+
+    Raises:
+        DataError: values that are not integers.
+    """
     a = _nifti_data(aimg, awhere, "atlas NIfTI").reshape(a_shape)
     if not np.all(np.isfinite(a)) or not np.allclose(a, np.round(a)):
         raise DataError(
             f"atlas NIfTI {awhere} has non-integer values; a label atlas holds one integer per "
             "voxel (was it resampled with linear interpolation? use nearest-neighbour)"
         )
-    a = np.round(a).astype(np.int64)
-    use = a != 0
-    if mask is not None:
-        mimg, mwhere = _load_nifti(mask, "mask NIfTI")
-        m_shape = tuple(mimg.shape)[:3]
-        same_grid(mimg, mwhere, m_shape, "mask")
-        use &= _nifti_data(mimg, mwhere, "mask NIfTI").reshape(m_shape) != 0
-    values = np.unique(a[use])
-    region_values, names = _label_table(labels, values, f"atlas NIfTI {awhere}")
-    if not region_values:
-        raise DataError(f"atlas NIfTI {awhere} has no labelled voxels (inside the mask)")
+    return np.round(a).astype(np.int64)
+
+
+def _region_means(img: Any, where: str, a: np.ndarray, use: np.ndarray,
+                  region_values: list[int], names: list[str], atlas_where: str,
+                  masked: bool) -> np.ndarray:
+    """Each region's mean BOLD over its voxels ``use``d, (T, R), read a block of volumes at a
+    time.
+
+    Raises:
+        DataError: a region of the table without voxels.
+    """
     flat = a.reshape(-1)
     use_flat = use.reshape(-1)
     n_vox = flat.size
@@ -242,8 +277,8 @@ def from_nifti(
     empty = [f"{v} ({n})" for v, n, c in zip(region_values, names, counts, strict=True) if c == 0]
     if empty:
         raise DataError(
-            f"atlas NIfTI {awhere}: region(s) {empty[:10]} of the label table have no voxels"
-            f"{' inside the mask' if mask is not None else ''}; remove them from the table or "
+            f"{atlas_where}: region(s) {empty[:10]} of the label table have no voxels"
+            f"{' inside the mask' if masked else ''}; remove them from the table or "
             "check that the atlas matches it"
         )
     # region means = (R x V one-hot averaging matrix) @ voxels, read a block of volumes at a time
@@ -258,16 +293,7 @@ def from_nifti(
         t1 = min(n_t, t0 + block)
         vols = _nifti_volumes(img, t0, t1, where)
         series[t0:t1] = (avg @ vols.reshape(n_vox, t1 - t0)).T
-    sid = subject_id or (_stem(Path(bold)) if isinstance(bold, (str, os.PathLike)) else "subject")
-    w = ln = w_src = l_src = None
-    if weights is not None:
-        w, _, w_src = _array_or_file(weights, "weights")
-    if lengths is not None:
-        ln, _, l_src = _array_or_file(lengths, "lengths")
-    return Subject(
-        id=sid, weights=w, lengths=ln, bold=series, tr=tr_s, labels=names, source=where,
-        sources={"weights": w_src, "lengths": l_src},
-    )
+    return series
 
 
 def load_nifti(
