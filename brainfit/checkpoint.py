@@ -1,9 +1,10 @@
 """Checkpoints: atomic saves, reading, data checksums and fitted-parameter tables.
 
-A checkpoint file (``checkpoints/last.pt``, ``best.pt``) is of format ``brainfit-checkpoint-1``
-(:data:`FORMAT`): the ``torch.save`` of ``{"format": "brainfit-checkpoint-1", "sha256": ...,
+A checkpoint file (``checkpoints/last.pt``, ``best.pt``) is of format ``brainfit-checkpoint-2``
+(:data:`FORMAT`): the ``torch.save`` of ``{"format": "brainfit-checkpoint-2", "sha256": ...,
 "payload": ...}``, ``payload`` the ``torch.save`` bytes of the checkpoint and ``sha256`` their
-digest (:func:`save_atomic`); :func:`load_checkpoint` reads that format only. The checkpoint, the
+digest (:func:`save_atomic`); :func:`load_checkpoint` reads that format only, and refuses the
+formats of :data:`RETIRED` saying why (format 1: ``best.pt`` chosen on the held-out data). The checkpoint, the
 trainer's state (``brainfit.fit.trainer.Trainer.state``), is a dict with:
 
 - ``brainfit_version``, ``epoch`` (epochs completed), ``config`` (the resolved run config),
@@ -11,10 +12,12 @@ trainer's state (``brainfit.fit.trainer.Trainer.state``), is a dict with:
 - ``model_state`` (the :class:`~brainfit.simulator.BoldSimulator` state dict: every parameter in
   its unconstrained form, and the connectomes as buffers), ``optimizer``, ``scheduler``;
 - ``rng`` (the training generator, torch, NumPy and Python states);
-- ``data`` (cohort name, subject ids, SHA-256 of each subject's preprocessed arrays), ``maps``
+- ``data`` (cohort name, subject ids, SHA-256 of each subject's arrays as loaded, and ``split``:
+  the train and validation fractions, the gap and the preprocessing of each part), ``maps``
   (the spatial maps of ``map``-scope parameters, per batch element);
 - ``elements`` (subject id and restart of each batch element), ``best`` (best restart per subject),
-  ``best_score`` (the validation score of the best checkpoint), ``element_loss`` (each batch
+  ``selected`` (the state ``best.pt`` holds: its epoch, validation ``score``, best restarts and
+  ``model_state``; None without a validation part), ``element_loss`` (each batch
   element's running mean loss, or None), ``history`` (per-epoch scalars), ``divergences``
   (diverged steps recovered from so far), ``meta`` (TR, labels, steps, durations).
 
