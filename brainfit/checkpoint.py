@@ -4,8 +4,8 @@ A checkpoint file (``checkpoints/last.pt``, ``best.pt``) is of format ``brainfit
 (:data:`FORMAT`): the ``torch.save`` of ``{"format": "brainfit-checkpoint-2", "sha256": ...,
 "payload": ...}``, ``payload`` the ``torch.save`` bytes of the checkpoint and ``sha256`` their
 digest (:func:`save_atomic`); :func:`load_checkpoint` reads that format only, and refuses the
-formats of :data:`RETIRED` saying why (format 1: ``best.pt`` chosen on the held-out data). The checkpoint, the
-trainer's state (``brainfit.fit.trainer.Trainer.state``), is a dict with:
+formats of :data:`RETIRED` saying why (format 1: ``best.pt`` chosen on the held-out data). The
+checkpoint, the trainer's state (``brainfit.fit.trainer.Trainer.state``), is a dict with:
 
 - ``brainfit_version``, ``epoch`` (epochs completed), ``config`` (the resolved run config),
   ``finished`` (whether the fit ran to its end and wrote its exports);
