@@ -52,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import math
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -476,16 +477,49 @@ def _compile_errors() -> tuple[type[BaseException], ...]:
 # ------------------------------------------------------------------------------------- driver
 
 
+#: values of autograd graph one eager step keeps per state variable (measured: 30-50)
+GRAPH_VALUES_PER_STATE = 40
+
+
 def graph_bytes_per_step(plan: Plan) -> int:
-    """Rough bytes of autograd graph one eager step keeps (about 40 values per state)."""
-    return 40 * plan.B * plan.S * plan.N * plan.W.element_size()
+    """Rough bytes of autograd graph one eager step keeps."""
+    return GRAPH_VALUES_PER_STATE * plan.B * plan.S * plan.N * plan.W.element_size()
 
 
 def segment_steps(plan: Plan, every: int) -> int:
     """Steps per segment: a multiple of the record period whose history fits SEGMENT_BYTES."""
-    per_step = plan.B * plan.N * (2 * plan.C + len(plan.names) + plan.S) * plan.W.element_size()
-    n = max(every, min(MAX_SEGMENT, SEGMENT_BYTES // max(per_step, 1)) // every * every)
-    return int(n)
+    return _segment_steps(_history_bytes_per_step(plan.B, plan.N, plan.C, plan.S,
+                                                  len(plan.names), plan.W.element_size()), every)
+
+
+def _history_bytes_per_step(B: int, N: int, C: int, S: int, n_obs: int, e: int) -> int:
+    return B * N * (2 * C + n_obs + S) * e
+
+
+def _segment_steps(per_step: int, every: int) -> int:
+    return int(max(every, min(MAX_SEGMENT, SEGMENT_BYTES // max(per_step, 1)) // every * every))
+
+
+def training_bytes(net, batch: int, n_steps: int, max_lag: int) -> int | None:
+    """Estimated peak bytes of one forward + backward pass of ``n_steps`` through the fast
+    engine, by the sizing rules it runs with: per segment its inputs (a state and ``max_lag + 1``
+    steps of history), one segment's recomputed history, one block's graph, and up to
+    :data:`KEEP_BYTES` of forward history kept. None when the engine keeps the whole graph
+    instead (a delay-free run whose graph stays below :data:`DIRECT_BYTES`): then it is plain
+    autograd, one graph per step."""
+    e = net.weights.element_size()
+    N, S, C = net.n_regions, net.model.n_states, net.coupling.channels
+    step_graph = GRAPH_VALUES_PER_STATE * batch * S * N * e
+    if not net.has_delays and n_steps * step_graph <= DIRECT_BYTES:
+        return None
+    per_step = _history_bytes_per_step(batch, N, C, S, 1, e)
+    seg = _segment_steps(per_step, 1)
+    L = max_lag
+    inputs = math.ceil(n_steps / seg) * batch * N * (S + C * (L + 1)) * e
+    recompute = seg * per_step + batch * C * N * (2 * L + 1) * e
+    block = MAX_BLOCK * step_graph
+    kept = min(KEEP_BYTES, n_steps * batch * N * C * e)  # forward history kept, capped
+    return inputs + recompute + block + kept
 
 
 def run(net, state, dt: float, n_steps: int, names: list[str], every: int, average: bool,

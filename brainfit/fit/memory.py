@@ -9,7 +9,8 @@ the fixes when it does not fit.
 What each engine keeps (B batch, N regions, S states, C coupling channels, L the longest delay in
 steps, T steps of a simulation, e the bytes of a value):
 
-- ``fast``: per segment of ``s`` steps its inputs (a state and L + 1 steps of history), at most
+- ``fast`` (:func:`brainfit.engine.training_bytes`: the engine's own sizing rules): per segment
+  of ``s`` steps its inputs (a state and L + 1 steps of history), at most
   one segment's recomputed history (``s B N (2C + S + 1) e``, about
   :data:`~brainfit.engine.SEGMENT_BYTES`) and one block's graph; plus the BOLD-rate records and the
   haemodynamic head's graph, and up to :data:`~brainfit.engine.KEEP_BYTES` of forward history
@@ -33,7 +34,7 @@ from brainfit.network import BrainNetwork
 
 #: values saved per state variable per step by the reference loop's graph (measured: Heun steps
 #: of the rate models keep 30-50)
-REFERENCE_VALUES_PER_STATE = 40
+REFERENCE_VALUES_PER_STATE = engine.GRAPH_VALUES_PER_STATE
 #: values the haemodynamic head keeps per region and BOLD step
 BOLD_VALUES = 30
 #: complex (SN, SN) matrices the linearised statistics keep per element, by eigenmodes (J, its
@@ -59,20 +60,14 @@ def training_step_bytes(net: BrainNetwork, batch: int, dt: float, seconds: float
         checkpoint: ``trainer.checkpoint_chunks``.
     """
     e = net.weights.element_size()
-    N, S, C = net.n_regions, net.model.n_states, net.coupling.channels
+    N, S = net.n_regions, net.model.n_states
     T = int(seconds * 1000.0 / dt)
     L = int(math.ceil(net.max_delay() / dt)) + 1 if net.has_delays else 0
     bold = int(seconds / bold_dt) * BOLD_VALUES * batch * N * e
-    direct = not net.has_delays and T * REFERENCE_VALUES_PER_STATE * batch * S * N * e \
-        <= engine.DIRECT_BYTES  # the fast engine keeps a small delay-free graph whole
-    if net.engine == "fast" and not direct:
-        per_step = batch * N * (2 * C + S + 1) * e
-        seg = max(1, min(engine.MAX_SEGMENT, engine.SEGMENT_BYTES // per_step))
-        inputs = math.ceil(T / seg) * batch * N * (S + C * (L + 1)) * e
-        recompute = seg * per_step + batch * C * N * (2 * L + 1) * e
-        block = engine.MAX_BLOCK * REFERENCE_VALUES_PER_STATE * batch * S * N * e
-        kept = min(engine.KEEP_BYTES, T * batch * N * C * e)  # forward history kept, capped
-        return inputs + recompute + block + kept + bold
+    if net.engine == "fast":  # the engine's own sizing (None: it keeps the whole graph)
+        fast = engine.training_bytes(net, batch, T, L)
+        if fast is not None:
+            return fast + bold
     per_step = REFERENCE_VALUES_PER_STATE * batch * S * N * e
     if net.has_delays:
         per_step += batch * N * N * 8 * (2 if net.interpolate_delays else 1)
