@@ -31,7 +31,7 @@ from brainfit.checkpoint import (
     write_json,
     write_npz,
 )
-from brainfit.fit.distributed import flat_config
+from brainfit.fit.configs import changed_settings
 from brainfit.fit.targets import BASELINES
 from brainfit.runtime import FitDiverged
 from brainfit.simulator import BoldSimulator
@@ -77,10 +77,9 @@ class RunOutputs:
         theirs = ckpt["config"]
         for group in ("model", "coupling", "bold"):
             if run_config.get(group) != theirs.get(group):
-                a = flat_config(theirs.get(group) or {})
-                b = flat_config(run_config.get(group) or {})
-                diff = ", ".join(f"{group}.{k}: {a.get(k)!r} there, {b.get(k)!r} here"
-                                 for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+                diff = ", ".join(f"{group}.{k}: {a!r} there, {b!r} here" for k, (a, b) in
+                                 changed_settings(theirs.get(group) or {},
+                                                  run_config.get(group) or {}).items())
                 raise ValueError(f"cannot resume from {path}: it was fitted with a different "
                                  f"{group} config ({diff}); resume with the checkpoint's "
                                  f"settings, or start a new fit")

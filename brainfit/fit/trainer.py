@@ -35,7 +35,8 @@ import brainfit
 from brainfit.data import Cohort, Preprocessing
 from brainfit.fit import memory
 from brainfit.fit.build import Components
-from brainfit.fit.distributed import ProcessGroup, flat_config
+from brainfit.fit.configs import flat_config
+from brainfit.fit.distributed import ProcessGroup
 from brainfit.fit.evaluator import EVAL_SEED, Evaluation, Evaluator
 from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.recovery import Recovery, StepDiverged
