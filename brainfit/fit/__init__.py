@@ -19,9 +19,9 @@ One job per module:
 """
 
 from brainfit.fit.build import Components, components_from_config
-from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import FittedModel, load_fitted
 from brainfit.fit.run import run
+from brainfit.fit.scoring import Evaluator
 from brainfit.fit.spec import NetworkSpec, TrainerConfig, build_simulator, register_configs
 from brainfit.fit.sweep import register_resolver
 from brainfit.fit.targets import FitData

@@ -31,8 +31,8 @@ from brainfit.checkpoint import (
     write_json,
     write_npz,
 )
+from brainfit.fit.baselines import BASELINES
 from brainfit.fit.configs import changed_settings
-from brainfit.fit.targets import BASELINES
 from brainfit.runtime import FitDiverged
 from brainfit.simulator import BoldSimulator
 

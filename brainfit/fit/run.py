@@ -8,10 +8,11 @@ from typing import Any
 
 import torch
 
+from brainfit.fit.baselines import BASELINES
 from brainfit.fit.build import components_from_config, instantiate, resolve_device, resolve_dtype
 from brainfit.fit.distributed import ProcessGroup, launched_by_torchrun
-from brainfit.fit.evaluate import format_table
-from brainfit.fit.targets import BASELINES, load_cohort
+from brainfit.fit.rescore import format_table
+from brainfit.fit.targets import load_cohort
 from brainfit.runtime import Interrupted
 
 log = logging.getLogger("brainfit.fit")

@@ -37,9 +37,9 @@ from brainfit.fit import memory
 from brainfit.fit.build import Components
 from brainfit.fit.configs import flat_config
 from brainfit.fit.distributed import ProcessGroup
-from brainfit.fit.evaluator import EVAL_SEED, Evaluation, Evaluator
 from brainfit.fit.outputs import RunOutputs
 from brainfit.fit.recovery import Recovery, StepDiverged
+from brainfit.fit.scoring import EVAL_SEED, Evaluation, Evaluator
 from brainfit.fit.shares import BatchShares, rows_of
 from brainfit.fit.spec import COMPILE_STEPS, TrainerConfig, build_simulator
 from brainfit.fit.targets import FitData

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from brainfit import metrics
-from brainfit.fit.targets import n_windows
+from brainfit.fit.lengths import n_windows
 from brainfit.losses import Targets
 
 #: noise seed of the first evaluation realisation (the one exported in simulated_fc.npz)
