@@ -192,10 +192,10 @@ class TrainState:
     def resume(self, ckpt: dict[str, Any], rows: Rows, changed: dict[str, tuple]) -> None:
         """Continue from checkpoint ``ckpt`` (:data:`RESUMED`; this process's rows).
 
-        The optimiser's and scheduler's hyper-parameters come from this run's config (``changed``:
-        the settings that differ from the checkpoint's, :func:`~brainfit.fit.configs.
-        changed_settings`): ``optim.lr`` is the learning rate from the resumed epoch on; another
-        optimiser or scheduler starts with a fresh state.
+        The optimiser's and scheduler's hyper-parameters come from this run's config
+        (``changed``: the settings that differ from the checkpoint's,
+        :func:`~brainfit.fit.configs.changed_settings`): ``optim.lr`` is the learning rate from
+        the resumed epoch on; another optimiser or scheduler starts with a fresh state.
         """
         keys = [k for k in RESUMED if k in ckpt]
         if any(k.startswith("optim._target_") for k in changed):
