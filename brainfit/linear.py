@@ -42,7 +42,7 @@ give the same numbers to rounding.
 
 Used by ``trainer.linearized=true`` (Deco et al. 2019's and Gilson et al. 2016's effective
 connectivity fits work on this covariance): the fit runs on the analytic FC and is scored, as
-every fit, by simulating the nonlinear model (:mod:`brainfit.fit.evaluator`).
+every fit, by simulating the nonlinear model (:mod:`brainfit.fit.scoring`).
 
 Requirements: no conduction delays, white noise, and a model at rest at 0 (the check is
 :math:`|F(0)|` small against the Jacobian's scale); otherwise :class:`ValueError` says which. The

@@ -40,7 +40,7 @@ import brainfit
 from brainfit import metrics, plotting
 from brainfit.checkpoint import load_checkpoint
 from brainfit.fit import register_configs
-from brainfit.fit.targets import BASELINES
+from brainfit.fit.baselines import BASELINES
 
 CONF = Path(brainfit.__file__).resolve().parents[1] / "conf"  # the repository's configs
 register_configs()

@@ -47,7 +47,7 @@ Modes (one per run):
   ``jansen_rit``, ``wc_hcp`` = ``model=wilson_cowan data=hcp``, ``wong_wang_ei``,
   ``dmf`` = ``experiment=deco2014_dmf``), run with ``trainer.epochs=1`` (``--epoch-count``) and,
   so that evaluation does not dominate, ``trainer.eval_seeds=1 trainer.eval_seconds=30``. The
-  job runs in a subprocess that wraps ``Trainer.step`` / ``Trainer.evaluate`` with timers, so
+  job runs in a subprocess whose trainer is timed through its hooks (``brainfit.fit.callbacks``), so
   the epoch (simulation + loss + backward + optimiser step), the evaluation and the set-up are
   reported separately, with the whole wall time and peak resident size. ``--epoch-engine
   reference fast`` adds ``trainer.engine=...``, ``--epoch-compile false true auto`` adds

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 
 from brainfit.fit.cli import run_app, user_errors
-from brainfit.fit.evaluate import evaluate_run, format_table, write_json
+from brainfit.fit.rescore import evaluate_run, format_table, write_json
 
 log = logging.getLogger("brainfit.evaluate")
 

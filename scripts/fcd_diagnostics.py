@@ -6,7 +6,7 @@ For each subject of the run, against the FCD of its held-out part (T volumes), t
 the FCD of
 
 - ``own``: its fitted part, cut into pieces of T volumes (the session's own variability; the
-  run's ``own_fcd_ks``, :func:`brainfit.fit.targets.fcd_baseline`);
+  run's ``own_fcd_ks``, :func:`brainfit.fit.baselines.fcd_baseline`);
 - ``surrogate``: phase-randomised copies of its fitted part (:func:`metrics.phase_randomized`:
   the same cross-spectra, stationary and Gaussian; what a linear model could reach at best);
 - ``model``: ``--pieces`` simulations of T volumes of the fitted model, pooled;
@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from brainfit import metrics
+from brainfit.fit.baselines import fcd_baseline
 from brainfit.fit.fitted import load_fitted
-from brainfit.fit.targets import fcd_baseline, load_cohort, run_parts
+from brainfit.fit.targets import load_cohort, run_parts
 
 LAGS = (1, 2, 4, 8, 16)  # volumes
 

@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from brainfit.fit.cli import check_simulate_config, run_app, user_errors
-from brainfit.fit.evaluate import simulate_run
+from brainfit.fit.rescore import simulate_run
 
 log = logging.getLogger("brainfit.simulate")
 

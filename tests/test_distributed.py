@@ -142,13 +142,12 @@ def _wrapper(tmp_path: Path, body: str) -> Path:
 @pytest.mark.slow  # two processes started and stopped (about 30 s)
 def test_a_crashing_rank_ends_the_job_with_its_message(tmp_path):
     script = _wrapper(tmp_path, """
-        from brainfit.fit.trainer import Trainer
-        step = Trainer.step
-        def crash(self):
-            if os.environ["RANK"] == "1" and self.epoch == 1:
-                raise RuntimeError("rank 1 broke on purpose")
-            return step(self)
-        Trainer.step = crash
+        from brainfit.fit.callbacks import Callback, attach
+        class Crash(Callback):
+            def on_step_start(self, trainer):
+                if os.environ["RANK"] == "1" and trainer.state.epoch == 1:
+                    raise RuntimeError("rank 1 broke on purpose")
+        attach(Crash())
     """)
     res = _torchrun(tmp_path / "crash", 2, "trainer.epochs=3", "trainer.distributed_timeout=60",
                     script=script, timeout=300)

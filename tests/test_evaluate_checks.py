@@ -18,9 +18,9 @@ from problems import SIMULATED
 
 from brainfit import metrics
 from brainfit.fit import register_configs, run
-from brainfit.fit.evaluate import evaluate_run, simulate_run, write_json
-from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import load_fitted
+from brainfit.fit.rescore import evaluate_run, simulate_run, write_json
+from brainfit.fit.scoring import Evaluator
 from brainfit.losses import Targets
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

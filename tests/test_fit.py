@@ -15,6 +15,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
+from hydra.utils import get_class
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 from problems import SIMULATED
@@ -25,7 +26,8 @@ from brainfit.checkpoint import load_checkpoint
 from brainfit.fit import FitDiverged, register_configs, run
 from brainfit.fit.build import components_from_config, instantiate
 from brainfit.fit.fitted import load_fitted
-from brainfit.fit.spec import build_simulator
+from brainfit.fit.spec import TrainerConfig, build_simulator
+from brainfit.losses import Objective
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -69,20 +71,70 @@ def test_every_model_config_composes_builds_steps_and_makes_bold(model, gen):
 
 @pytest.mark.parametrize("group", ["coupling", "bold", "loss", "optim", "scheduler", "trainer"])
 def test_every_option_of_the_other_groups_instantiates(group):
+    """Every option builds the object its config names, with the config's settings: a coupling
+    and a BOLD head from their factories (4 regions, 2 batch elements), the loss with its
+    weights, an optimiser and a scheduler of the named class, the trainer's settings."""
     for option in _options(group):
         cfg = _compose([f"{group}={option}"])
-        obj = instantiate(cfg[group])
-        if group == "optim":
+        node = cfg[group]
+        obj = instantiate(node)
+        if group == "coupling":
+            obj = obj(n_regions=4, n_batch=2)
+            assert isinstance(obj, brainfit.coupling.Coupling) and obj.name == option
+        elif group == "bold":
+            obj = obj(n_regions=4, n_batch=2)
+            assert type(obj) is get_class(node._target_) and obj.dt == node.dt, option
+        elif group == "loss":
+            assert isinstance(obj, Objective) and obj.weights == dict(node.weights), option
+            assert (obj.fcd_window, obj.fcd_step) == (node.fcd_window, node.fcd_step)
+        elif group == "optim":
             obj = obj([torch.nn.Parameter(torch.zeros(1))])
-        if group == "scheduler":
+            assert type(obj) is get_class(node._target_) and obj.defaults["lr"] == node.lr
+        elif group == "scheduler":
             obj = obj(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
-        assert obj is not None
+            assert type(obj) is get_class(node._target_), option
+        else:
+            assert isinstance(obj, TrainerConfig), option
+            for key, value in node.items():
+                if key != "_target_":
+                    assert getattr(obj, key) == value, (option, key)
+
+
+def _leaves(node, prefix=""):
+    """``{dotted path: value}`` of a plain (nested dict) config."""
+    if not isinstance(node, dict) or not node:
+        return {prefix[:-1]: node}
+    return {k: v for key, sub in node.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
 
 
 @pytest.mark.parametrize("experiment", _options("experiment"))
 def test_experiments_compose(experiment):
-    cfg = _compose([f"experiment={experiment}"])
-    assert cfg.trainer.epochs > 0 and cfg.model.name
+    """An experiment composes into its groups' options with its own values over them, and its
+    model builds."""
+    cfg = OmegaConf.to_container(_compose([f"experiment={experiment}"]), resolve=True)
+    preset = OmegaConf.to_container(OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml"))
+    groups = {}
+    for entry in preset.pop("defaults"):
+        ((key, option),) = entry.items()  # "override /model": "hopf"
+        groups[key.split("/")[-1]] = option
+    assert groups and cfg["model"]["name"] == groups.get("model", cfg["model"]["name"])
+    own = _leaves(preset)
+    for path, value in own.items():  # the experiment's values win
+        node = cfg
+        for key in path.split("."):
+            node = node[key]
+        assert node == value, path
+    for group, option in groups.items():  # the rest is the option's
+        alone = OmegaConf.to_container(_compose([f"{group}={option}"])[group], resolve=True)
+        for path, value in _leaves(alone, f"{group}.").items():
+            if any(path == p or path.startswith(p + ".") for p in own):
+                continue
+            node = cfg
+            for key in path.split("."):
+                node = node[key]
+            assert node == value, (group, path)
+    spec = components_from_config(_compose([f"experiment={experiment}"])).spec
+    assert spec.name == cfg["model"]["name"]
 
 
 def test_the_default_job_fits_hopf_effective_connectivity_on_the_linearised_fc():

@@ -1,6 +1,8 @@
-"""Feedback inhibition control in the trainer: J_i is re-tuned for the current G before every
-simulation, and the loss's gradient is that of the re-tuned model J_i(G) (implicit function
-theorem), not of a model whose J_i is held fixed. Float64, three regions, fractions of a second."""
+"""Feedback inhibition control in a fit: J_i is re-tuned for the current G before every
+simulation (:meth:`WongWangEI.tuned_feedback_inhibition`, which the fit's simulations enter through
+``brainfit.fit.runner.feedback_inhibition``), and the loss's gradient is that of the re-tuned model
+J_i(G) (implicit function theorem), not of a model whose J_i is held fixed. Float64, three
+regions, fractions of a second."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from brainfit.bold import BalloonWindkessel
 from brainfit.coupling import create as create_coupling
 from brainfit.data import Cohort, Subject
 from brainfit.fit import Components, NetworkSpec, Trainer, TrainerConfig
+from brainfit.fit.runner import feedback_inhibition
 from brainfit.losses import Objective
 from brainfit.models.wong_wang import firing_rate
 from brainfit.params import ParameterSet, ParamSpec
@@ -118,7 +121,7 @@ def test_the_simulation_reads_the_stored_J_i_with_its_graph_and_it_holds_3hz(tmp
     trainer = _trainer(tmp_path, G=1.5)
     net = trainer.simulator.network
     m = net.model
-    with trainer._tune_feedback_inhibition():
+    with feedback_inhibition(net, trainer.spec.feedback_inhibition):  # as the trainer simulates
         j_i = m.params["J_i"]
         assert j_i.requires_grad and j_i.shape == (1, N)
         s_e = m.target_gating(3.0)

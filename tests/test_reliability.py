@@ -18,8 +18,9 @@ from problems import SIMULATED
 
 from brainfit.checkpoint import load_checkpoint, save_atomic
 from brainfit.fit import FitDiverged, register_configs, run
-from brainfit.fit.trainer import Trainer
+from brainfit.fit.callbacks import Callback, attached
 from brainfit.runtime import SimulationDiverged
+from brainfit.simulator import BoldSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.subjects=[NAP_001,NAP_002]", "trainer.sim_seconds=40", "trainer.burn_in=4",
@@ -133,18 +134,21 @@ def test_resume_refuses_epochs_that_would_fit_nothing(two_epochs, tmp_path, epoc
     assert not (tmp_path / "e" / "checkpoints").exists()
 
 
-def test_a_diverging_evaluation_goes_back_and_lowers_the_rate(tmp_path, monkeypatch, caplog):
-    original, calls = Trainer._eval_simulation, {"n": 0}
+class _DivergeOnce(Callback):
+    """The first evaluation diverges (batch element 1: NAP_002), as a NaN simulation would."""
 
-    def diverge_once(self, seed, simulator=None):
-        calls["n"] += 1
-        if calls["n"] == 1:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_evaluation_start(self, trainer, part):
+        self.calls += 1
+        if self.calls == 1:
             raise SimulationDiverged("the simulation diverged by t = 1 ms (NaN/inf)", [1])
-        return original(self, seed, simulator)
 
-    monkeypatch.setattr(Trainer, "_eval_simulation", diverge_once)
+
+def test_a_diverging_evaluation_goes_back_and_lowers_the_rate(tmp_path, caplog):
     out = tmp_path / "ev"
-    with caplog.at_level("WARNING", logger="brainfit.fit"):
+    with caplog.at_level("WARNING", logger="brainfit.fit"), attached(_DivergeOnce()):
         run(_compose([*TINY, "trainer.epochs=3", "trainer.eval_every=2"]), out_dir=out)
     assert "epoch 2 (evaluation): the simulation diverged" in caplog.text
     assert "[subjects NAP_002]" in caplog.text
@@ -154,10 +158,10 @@ def test_a_diverging_evaluation_goes_back_and_lowers_the_rate(tmp_path, monkeypa
 
 
 def test_a_fit_that_cannot_start_leaves_no_result_folders(tmp_path, monkeypatch):
-    def diverge(self, *args, **kwargs):
+    def diverge(self, *args, **kwargs):  # every simulation
         raise SimulationDiverged("the simulation diverged by t = 1 ms (NaN/inf)", [0])
 
-    monkeypatch.setattr(Trainer, "simulate", diverge)
+    monkeypatch.setattr(BoldSimulator, "forward", diverge)
     with pytest.raises(FitDiverged, match="starting parameters do not simulate"):
         _fit(tmp_path / "x", "trainer.epochs=2")
     assert not (tmp_path / "x" / "checkpoints").exists()

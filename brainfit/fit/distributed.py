@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from brainfit.fit.configs import flat_config
+
 log = logging.getLogger("brainfit.fit")
 
 
@@ -155,16 +157,3 @@ class ProcessGroup:
                          f"{bad} differ from rank 0{' in ' + ', '.join(diff) if diff else ''}); "
                          f"launch every process with the same overrides")
 
-
-def flat_config(config: dict[str, Any], prefix: str = "",
-                skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, leaving out the top-level keys in ``skip``."""
-    out: dict[str, Any] = {}
-    for k, v in (config or {}).items():
-        if not prefix and k in skip:
-            continue
-        if isinstance(v, dict) and v:
-            out.update(flat_config(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out

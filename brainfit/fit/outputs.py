@@ -1,5 +1,6 @@
-"""A run's outputs: checkpoints (and the checks before resuming one), TensorBoard scalars, the
-exported tables and the figures.
+"""A run's outputs: checkpoints (and the checks before resuming one) and the exported tables.
+TensorBoard scalars and the figures are written by the fit's callbacks
+(:mod:`brainfit.fit.callbacks`).
 
 A run directory holds::
 
@@ -16,12 +17,12 @@ A run directory holds::
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from brainfit.checkpoint import (
     fitted_rows,
@@ -31,8 +32,9 @@ from brainfit.checkpoint import (
     write_json,
     write_npz,
 )
-from brainfit.fit.distributed import flat_config
-from brainfit.fit.targets import BASELINES
+from brainfit.fit.configs import changed_settings
+from brainfit.fit.scoring import EVAL_SEED
+from brainfit.fit.targets import FitData
 from brainfit.runtime import FitDiverged
 from brainfit.simulator import BoldSimulator
 
@@ -40,13 +42,11 @@ log = logging.getLogger("brainfit.fit")
 
 
 class RunOutputs:
-    """Writes everything a fit leaves in ``out_dir``."""
+    """Writes the checkpoints and tables a fit leaves in ``out_dir``."""
 
-    def __init__(self, out_dir: str | Path, figures: bool = True) -> None:
+    def __init__(self, out_dir: str | Path) -> None:
         self.dir = Path(out_dir)
-        self.draw_figures = figures
         self.checkpoints = self.dir / "checkpoints"
-        self.writer = None
 
     # -- checkpoints -----------------------------------------------------------------------------
     def save(self, state: dict[str, Any], name: str) -> Path:
@@ -77,10 +77,9 @@ class RunOutputs:
         theirs = ckpt["config"]
         for group in ("model", "coupling", "bold"):
             if run_config.get(group) != theirs.get(group):
-                a = flat_config(theirs.get(group) or {})
-                b = flat_config(run_config.get(group) or {})
-                diff = ", ".join(f"{group}.{k}: {a.get(k)!r} there, {b.get(k)!r} here"
-                                 for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+                diff = ", ".join(f"{group}.{k}: {a!r} there, {b!r} here" for k, (a, b) in
+                                 changed_settings(theirs.get(group) or {},
+                                                  run_config.get(group) or {}).items())
                 raise ValueError(f"cannot resume from {path}: it was fitted with a different "
                                  f"{group} config ({diff}); resume with the checkpoint's "
                                  f"settings, or start a new fit")
@@ -97,102 +96,72 @@ class RunOutputs:
             raise ValueError(f"cannot resume from {path}: restarts differ")
         return ckpt
 
-    # -- TensorBoard -----------------------------------------------------------------------------
-    def _open_log(self) -> None:
-        """The TensorBoard writer, opened with the first row (a run that fails before its first
-        epoch leaves no empty ``tensorboard/`` folder)."""
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # pragma: no cover - tensorboard is a dependency
-            log.warning("tensorboard is not installed; scalars are not logged")
-            self.writer = False
-            return
-        self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
-
-    def log(self, row: dict[str, float], simulator: BoldSimulator | None) -> None:
-        """One epoch's scalars and (``simulator`` given) its trainable parameters: global ones as
-        scalars, regional ones as histograms over the regions (first batch element)."""
-        if self.writer is None:
-            self._open_log()
-        if not self.writer:
-            return
-        step = row["epoch"]
-        for k, v in row.items():
-            if k != "epoch":
-                self.writer.add_scalar(k, v, step)
-        if simulator is None:
-            return
-        regional: dict[str, list[float]] = {}
-        for r in simulator.param_table():
-            if not r["trainable"] or r["batch"] not in (None, 0):
-                continue
-            if r["region"] is None:
-                self.writer.add_scalar(f"params/{r['parameter']}", r["value"], step)
-            else:
-                regional.setdefault(r["parameter"], []).append(r["value"])
-        for name, values in regional.items():
-            self.writer.add_histogram(f"params/{name}", np.asarray(values), step)
-
-    def close_log(self) -> None:
-        if self.writer:
-            self.writer.close()
-        self.writer = None
-
     # -- exports ---------------------------------------------------------------------------------
-    def export(self, result: dict[str, Any], simulator: BoldSimulator,
-               elements: list[tuple[str, int]], best: dict[str, int], labels: list[str] | None,
-               fc_sim: Tensor, eval_seed: int, n_eval_volumes: int) -> list[dict[str, Any]]:
-        """``fitted_params.csv``, ``metrics.json`` and ``simulated_fc.npz`` (FC of the best
-        restarts, (S, N, N)); returns the fitted-parameter rows."""
+    def export(self, result: dict[str, Any], simulator: BoldSimulator, evaluation: dict[str, Any],
+               data: FitData, elements: list[tuple[str, int]], best: dict[str, int],
+               history: list[dict[str, float]]) -> Exported:
+        """``fitted_params.csv``, ``metrics.json`` (``result``), ``simulated_fc.npz`` (the FC of
+        each subject's ``best`` restart in the held-out ``evaluation``, (S, N, N)) and, when the
+        weights are fitted, ``fitted_connectivity.npz``; returns what the figures are drawn from.
+
+        Args:
+            simulator: the fitted model of the whole batch.
+            evaluation: the held-out evaluation (``Trainer.evaluate``).
+            data: the fit's data (its held-out targets and labels).
+            elements: (subject, restart) of each batch element; ``best``: the best restart of
+                each subject.
+        """
+        labels, ids = data.cohort.labels, list(best)
+        chosen = list(best.values())
+        fc_sim = evaluation["fc_sim"][chosen]
         rows = fitted_rows(simulator, elements, best, labels)
         write_csv(rows, self.dir / "fitted_params.csv")
         write_json(self.dir / "metrics.json", result)
-        write_npz(self.dir / "simulated_fc.npz", fc=fc_sim.cpu().numpy(), ids=np.array(list(best)),
-                 seed=eval_seed, n_volumes=n_eval_volumes)
-        return rows
+        write_npz(self.dir / "simulated_fc.npz", fc=fc_sim.cpu().numpy(), ids=np.array(ids),
+                 seed=EVAL_SEED, n_volumes=data.n_eval_volumes)
+        connectivity = None
+        net = simulator.network
+        if net.connectivity is not None:
+            with torch.no_grad():
+                B = len(elements)
+                sc = net.weights.expand(B, -1, -1)[chosen].detach().cpu().numpy()
+                fit = net.coupling_weights.expand(B, -1, -1)[chosen].detach().cpu().numpy()
+            write_npz(self.dir / "fitted_connectivity.npz", fitted=fit, structural=sc,
+                      ids=np.array(ids), labels=np.array(labels or []))
+            connectivity = (ids, sc, fit)
+        tt, R = data.test_targets, len(elements) // len(ids)
+        per_subject = lambda t: {sid: t[s * R].cpu().numpy()  # noqa: E731
+                                 for s, sid in enumerate(ids)}
+        fcd = None
+        if tt.fcd is not None and evaluation["fcd_sim"] is not None:  # the first seed's, as FC
+            fcd = (per_subject(tt.fcd), {sid: evaluation["fcd_sim"][chosen[s]].cpu().numpy()
+                                         for s, sid in enumerate(ids)})
+        return Exported(result, rows, per_subject(tt.fc),
+                        {sid: fc_sim[s].cpu().numpy() for s, sid in enumerate(ids)}, fcd,
+                        connectivity, history, labels)
 
-    def export_connectivity(self, ids: list[str], structural: Tensor, fitted: Tensor,
-                            labels: list[str] | None) -> None:
-        """``fitted_connectivity.npz``: ``fitted`` and ``structural`` weights (S, N, N) of each
-        subject's best restart (``W[s, i, j]``: j -> i), ``ids``, ``labels``; and its figure."""
-        sc, fit = structural.detach().cpu().numpy(), fitted.detach().cpu().numpy()
-        write_npz(self.dir / "fitted_connectivity.npz", fitted=fit, structural=sc,
-                 ids=np.array(ids), labels=np.array(labels or []))
-        self._draw("connectivity", "plot_connectivity", dict(zip(ids, sc)), dict(zip(ids, fit)))
 
-    def _draw(self, name: str, function: str, *args: Any, **kwargs: Any) -> None:
-        """``figures/<name>.png`` by :mod:`brainfit.plotting`'s ``function``; a figure that
-        cannot be drawn is logged, never raised: figures must not lose a finished fit. Nothing is
-        drawn with ``trainer.figures=false``."""
-        if not self.draw_figures:
-            return
-        try:
-            from brainfit import plotting
+@dataclass
+class Exported:
+    """What a finished fit exported, for the figures
+    (:class:`~brainfit.fit.callbacks.Figures`).
 
-            fig_dir = self.dir / "figures"
-            fig_dir.mkdir(exist_ok=True)
-            getattr(plotting, function)(*args, fig_dir / f"{name}.png", **kwargs)
-        except Exception as err:  # noqa: BLE001 - figures must never lose a finished fit
-            log.warning("could not draw figures/%s.png: %s", name, err)
+    Attributes:
+        result: ``metrics.json``'s contents (``held_out``: the scores per subject).
+        rows: ``fitted_params.csv``'s rows.
+        empirical_fc, simulated_fc: per subject, the held-out FC and its best restart's.
+        fcd: (empirical, simulated) FCD values per subject, or None (not scored).
+        connectivity: (subject ids, structural, fitted weights (S, N, N)) of the best restarts,
+            or None (the weights are not fitted).
+        history: the per-epoch scalars.
+        labels: region labels, or None.
+    """
 
-    def figures(self, rows: list[dict[str, Any]], emp_fc: dict[str, np.ndarray],
-                sim_fc: dict[str, np.ndarray], scores: dict[str, dict[str, float]],
-                history: list[dict[str, float]], labels: list[str] | None,
-                fcd: tuple[dict, dict] | None = None) -> None:
-        """FC side by side, the scores beside the baselines, loss curves, fitted parameters and
-        (``fcd = (empirical, simulated)`` FCD values per subject) FCD histograms, in
-        ``figures/``. A figure that cannot be drawn is logged, never raised."""
-        groups = None
-        if labels:  # regions ordered by hemisphere, labelled
-            from brainfit.plotting import hemispheres
-
-            groups = hemispheres(list(labels))
-        self._draw("fc_comparison", "plot_fc_comparison", emp_fc, sim_fc,
-                   {s: v["fc_similarity"] for s, v in scores.items()}, labels=labels,
-                   groups=groups)
-        self._draw("baselines", "plot_baselines", scores, BASELINES)
-        self._draw("loss_curves", "plot_loss_curves", history)
-        self._draw("fitted_parameters", "plot_parameters", rows, labels=labels)
-        if fcd is not None:
-            self._draw("fcd_histograms", "plot_fcd_histograms", *fcd,
-                       ks={s: v.get("fcd_ks", float("nan")) for s, v in scores.items()})
+    result: dict[str, Any]
+    rows: list[dict[str, Any]]
+    empirical_fc: dict[str, np.ndarray]
+    simulated_fc: dict[str, np.ndarray]
+    fcd: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None
+    connectivity: tuple[list[str], np.ndarray, np.ndarray] | None
+    history: list[dict[str, float]]
+    labels: list[str] | None

@@ -8,10 +8,11 @@ from typing import Any
 
 import torch
 
+from brainfit.fit.baselines import BASELINES
 from brainfit.fit.build import components_from_config, instantiate, resolve_device, resolve_dtype
 from brainfit.fit.distributed import ProcessGroup, launched_by_torchrun
-from brainfit.fit.evaluate import format_table
-from brainfit.fit.targets import BASELINES, load_cohort
+from brainfit.fit.rescore import format_table
+from brainfit.fit.targets import load_cohort
 from brainfit.runtime import Interrupted
 
 log = logging.getLogger("brainfit.fit")
@@ -68,9 +69,9 @@ def run(cfg: Any, out_dir: str | Path | None = None) -> float:
             group.close()
     m = result["mean"]
     log.info("per subject (%s; own_fcd_ks and sc_fc_r .. own_fc_r: the baselines):\n%s",
-             trainer.score_name,
+             trainer.data.score_name,
              format_table({"subjects": result["held_out"], "mean": m}))
-    log.info("%s %.3f (baselines: %s); fit took %.0f s; outputs in %s", trainer.score_name,
+    log.info("%s %.3f (baselines: %s); fit took %.0f s; outputs in %s", trainer.data.score_name,
              m["fc_similarity"], ", ".join(f"{name} {m[k]:.3f}" for k, name in BASELINES.items()
                                            if k in m), result["fit_seconds"], out_dir)
     return float(m["fc_similarity"])

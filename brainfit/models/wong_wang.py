@@ -26,7 +26,8 @@ is fitted. External forcing, in contrast, is a current in nA added to the (excit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -370,6 +371,45 @@ class WongWangEI(NeuralMass):
         if apply:
             self._store_feedback_inhibition(j_i)
         return j_i
+
+    @contextlib.contextmanager
+    def tuned_feedback_inhibition(self, G: Tensor, weights: Tensor,
+                                  target_rate: float = 3.0) -> Iterator[Tensor]:
+        r"""Deco 2014's FIC for the coupling strength ``G``: the model reads J_i(G, ...) inside
+        the block, with its graph.
+
+        For a linear coupling of strength G on ``weights`` C, J_i is re-tuned so that r_E sits at
+        ``target_rate`` at the network's FIC fixed point (S_E = S_E* in every region, so the
+        long-range input is c = G C.sum(-1) S_E*, :meth:`target_gating`), stored (for checkpoints
+        and exports; :meth:`fit_feedback_inhibition` with ``apply``) and handed to whatever the
+        block simulates with its graph, so that a loss's gradient is that of the re-tuned model:
+        dL/dG includes dL/dJ_i dJ_i/dG. The fixed-point condition
+        F_i(J_i, G) = I_E,i - H_E^{-1}(r) = 0 involves J_i only through region i, and linearly
+        (dF_i/dJ_i = -S_I*), so the implicit-function gradient
+        dJ_i/dG = -(dF_i/dG) / (dF_i/dJ_i) = J_NMDA C.sum(-1)_i S_E* / S_I* is what the closed
+        form of :meth:`fit_feedback_inhibition` differentiates to; its root finds (I_E*, S_I*) end
+        in one Newton step that carries the implicit gradient to the model's other parameters.
+        A simulation that recomputes its steps after the block (checkpointed chunks) loses
+        dJ_i/dG.
+
+        Args:
+            G: the linear coupling's global strength, a scalar or one per batch element (B, 1).
+            weights: the coupling weights C, (N, N) or (B, N, N) (``C[i, j]``: j -> i).
+            target_rate: the excitatory rate to hold [Hz] (Deco et al.: 3 Hz).
+
+        Yields:
+            J_i as the block reads it, reduced to the scope of the ``J_i`` parameter.
+        """
+        nb, n = self.params.n_batch, self.n_regions
+        c = G * weights.sum(-1) * self.target_gating(target_rate)
+        j_i = self.fit_feedback_inhibition(c.expand(nb, -1), target_rate=target_rate,
+                                           apply=True).expand(nb, n)
+        # the store checked that the values are uniform along the dimensions the scope lacks
+        scope = self.params.specs["J_i"].scope
+        j_i = {"global": lambda v: v.mean(), "regional": lambda v: v.mean(0),
+               "subject": lambda v: v.mean(1, keepdim=True)}.get(scope, lambda v: v)(j_i)
+        with self.params.replaced("J_i", j_i):
+            yield j_i
 
     def _steady_input(self, value: Tensor | float | None, what: str, ref: Tensor) -> Tensor | None:
         if value is None:

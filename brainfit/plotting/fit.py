@@ -357,7 +357,7 @@ def plot_baselines(subjects: Mapping[str, Mapping[str, float]], baselines: Mappi
     One column per subject (and their mean): the fit's held-out FC similarity (a filled dot) and
     each baseline that uses no model (open markers), e.g. the SC, log SC, leave-one-out group FC
     and the subject's own fitted-part FC (the ceiling;
-    :data:`brainfit.fit.targets.BASELINES`). A fit worth having sits above the leave-one-out
+    :data:`brainfit.fit.baselines.BASELINES`). A fit worth having sits above the leave-one-out
     group FC.
 
     Args:

@@ -1,6 +1,6 @@
 """``--epochs``: seconds per training epoch of ``scripts/train.py`` jobs, each run in a fresh
-interpreter with the Trainer's methods wrapped in timers, so that the epoch, the evaluation and
-the set-up are reported apart from the whole wall time."""
+interpreter with a timer attached to the trainer's hooks (:mod:`brainfit.fit.callbacks`), so that
+the epoch, the evaluation and the set-up are reported apart from the whole wall time."""
 
 from __future__ import annotations
 
@@ -31,51 +31,59 @@ EPOCH_JOBS = {
 }
 
 
+#: what each timing times: the hooks of the trainer's callbacks (brainfit.fit.callbacks) that open
+#: and close it; a step or evaluation that diverges (and is retried) is not counted
+PHASES = {"__init__": ("on_setup_start", "on_setup_end"),
+          "step": ("on_step_start", "on_step_end"),
+          "evaluate": ("on_evaluation_start", "on_evaluation_end"),
+          "save": ("on_save_start", "on_checkpoint_saved"),
+          "export": ("on_export_start", "on_export_end")}
+
+
 def time_trainer(timings: dict[str, list[float]], rss_after: list[float]) -> list[str]:
-    """Wrap ``Trainer.__init__``, ``step``, ``evaluate``, ``save`` and ``export`` (those the tree's
-    Trainer has) in timers, in this process: each call's seconds go to ``timings[name]``, the
-    resident size after each ``step`` to ``rss_after``. Returns the names wrapped (none when the
-    trainer cannot be imported: then only the wall time is measured).
-
-    The one place the benchmark patches the trainer; the trainer's hooks can take its place.
+    """Time every trainer this process builds through its hooks: the set-up (``__init__``), each
+    ``step``, ``evaluate`` (validation and held-out), ``save`` and ``export``; each one's seconds
+    go to ``timings[name]``, the resident size after each step to ``rss_after``. Returns the
+    names timed (none when the tree's trainer has no callbacks: then only the wall time is
+    measured).
     """
-    import functools
-
-    wrapped: list[str] = []
     try:
-        from brainfit.fit import trainer as trainer_module
+        from brainfit.fit.callbacks import Callback, attach
+    except Exception as err:  # a tree without the trainer's hooks: fall back to the wall time
+        note(f"  (the trainer has no hooks to time: {err!r}; only the wall time is measured)")
+        return []
 
-        cls = trainer_module.Trainer
-        for name in ("__init__", "step", "evaluate", "save", "export"):
-            fn = getattr(cls, name, None)
-            if fn is None:
-                continue
+    class Timer(Callback):
+        def __init__(self) -> None:
+            self.started: dict[str, float] = {}
 
-            def timed(*a, _fn=fn, _name=name, **k):
-                t0 = time.perf_counter()
-                try:
-                    return _fn(*a, **k)
-                finally:
-                    timings.setdefault(_name, []).append(time.perf_counter() - t0)
-                    if _name == "step":
-                        rss_after.append(rss_now_mib())
+        def _hook(self, name: str, opens: bool) -> None:
+            if opens:
+                self.started[name] = time.perf_counter()
+                return
+            t0 = self.started.pop(name, None)
+            if t0 is None:
+                return
+            timings.setdefault(name, []).append(time.perf_counter() - t0)
+            if name == "step":
+                rss_after.append(rss_now_mib())
 
-            setattr(cls, name, functools.wraps(fn)(timed))
-            wrapped.append(name)
-    except Exception as err:  # a renamed trainer: fall back to the wall time
-        note(f"  (could not wrap the Trainer: {err!r}; only the wall time is measured)")
-    return wrapped
+    for name, hooks in PHASES.items():
+        for opens, hook in zip((True, False), hooks):
+            setattr(Timer, hook, lambda self, *a, _n=name, _o=opens: self._hook(_n, _o))
+    attach(Timer())
+    return list(PHASES)
 
 
 def run_epoch(spec: dict[str, Any]) -> dict[str, Any]:
-    """One ``scripts/train.py`` job in this process, with Trainer methods wrapped in timers."""
+    """One ``scripts/train.py`` job in this process, its trainer timed through its hooks."""
     import runpy
 
     tree = Path(spec["tree"])
     train = tree / "scripts" / "train.py"
     timings: dict[str, list[float]] = {}
     rss_after: list[float] = []
-    wrapped = time_trainer(timings, rss_after)
+    timed = time_trainer(timings, rss_after)
     sys.argv = [str(train), *spec["overrides"]]
     status, error = 0, None
     t0 = time.perf_counter()
@@ -100,14 +108,14 @@ def run_epoch(spec: dict[str, Any]) -> dict[str, Any]:
 
     out = {"kind": "epoch", "job": spec["job"], "overrides": spec["overrides"],
            "engine": spec.get("engine") or "default", "compile": spec.get("compile", "default"),
-           "status": status, "wall_s": wall, "timings": timings, "wrapped": wrapped,
+           "status": status, "wall_s": wall, "timings": timings, "timed": timed,
            "rss_after_step_mib": rss_after, "peak_rss_mib": rss_peak_mib(),
            "fit_took_s": fit_took, "log": log_lines, "threads": torch.get_num_threads()}
     steps = timings.get("step", [])
     if steps:
         out["epoch_s"] = median(steps[1:] if len(steps) > 1 else steps)
         out["first_epoch_s"] = steps[0]
-    if status or error or (wrapped and not steps):
+    if status or error or (timed and not steps):
         out["error"] = error or f"train.py exited with status {status}" + (
             "" if steps else " before finishing an epoch")
     return out
@@ -206,8 +214,9 @@ def main_epochs(args: argparse.Namespace, tree: Path) -> list[dict[str, Any]]:
          ")\n")
     _epoch_table(args, results)
     emit("\nepoch = Trainer.step (simulate the batch -> BOLD -> filter -> loss -> backward -> "
-         "clip -> optimiser step), timed inside the job; evaluation = Trainer.evaluate (the final "
-         "held-out evaluation, no gradient); set-up = Trainer.__init__ (data, preprocessing, "
+         "clip -> optimiser step), timed inside the job through the trainer's hooks; evaluation "
+         "= Trainer.evaluate (the validations and the final held-out evaluation, no gradient); "
+         "set-up = Trainer.__init__ (data, preprocessing, "
          "building the model); whole run = the interpreter's wall time from train.py's start "
          "(imports, config, set-up, epochs, evaluation, checkpoints, figures); peak RSS = "
          "ru_maxrss of the job. With more than one epoch, 'epoch s' is the median of the "

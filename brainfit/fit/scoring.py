@@ -1,4 +1,6 @@
-"""Held-out scores of a model: the one evaluator of the trainer and ``scripts/evaluate.py``.
+"""Scores of simulations against data: the one :class:`Evaluator` of a fit (its validation and
+held-out parts) and of rescoring a finished run (:mod:`brainfit.fit.rescore`,
+``scripts/evaluate.py``), and the choice of each subject's best restart.
 
 For each noise seed the model's BOLD is simulated (``simulate(seed) -> (B, T, N)``, already
 filtered like the data), and every batch element is scored against its targets:
@@ -20,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from brainfit import metrics
-from brainfit.fit.targets import n_windows
+from brainfit.fit.lengths import n_windows
 from brainfit.losses import Targets
 
 #: noise seed of the first evaluation realisation (the one exported in simulated_fc.npz)
@@ -121,3 +125,29 @@ class Evaluator:
             out["fcd_ks"] = torch.stack([metrics.ks_distance_hist(sim_fcd[b], e, c)
                                          for b, (e, c) in enumerate(tt.fcd_hist)])
         return out
+
+
+def best_restarts(rank: Tensor, ids: list[str], restarts: int) -> dict[str, int]:
+    """The batch element of each subject's restart of lowest ``rank`` (one value per element,
+    element ``b = s * restarts + r``)."""
+    R = restarts
+    return {sid: s * R + int(rank[s * R:(s + 1) * R].argmin()) for s, sid in enumerate(ids)}
+
+
+def summarize(ev: Evaluation, best: dict[str, int], ids: list[str], restarts: int,
+              baselines: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """The scores of each subject's ``best`` restart (with its ``restart`` number, and its
+    ``baselines`` when given), as ``subjects`` in the order of ``ids``; their ``mean``; and the
+    mean selection ``score`` (:attr:`Evaluation.score`) of those restarts."""
+    per_subject = {}
+    for sid in ids:
+        b = best[sid]
+        per_subject[sid] = {k: float(v[b]) for k, v in ev.scores.items()}
+        per_subject[sid]["restart"] = b % restarts
+        if baselines is not None:
+            per_subject[sid].update(baselines[sid])
+    mean = {k: float(np.mean([p[k] for p in per_subject.values()]))
+            for k in next(iter(per_subject.values())) if k != "restart"}
+    score = ev.score
+    return {"subjects": per_subject, "mean": mean,
+            "score": float(np.mean([score[b] for b in best.values()]))}

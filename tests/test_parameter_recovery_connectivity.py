@@ -1,10 +1,10 @@
 """Effective-connectivity recovery: BOLD simulated from a known connectivity is fitted from the SC.
 
-Ten Hopf nodes below their bifurcation (the regime of tests/test_recovery.py) on a random
-symmetric SC with 25 connections (pairs); the truth is the SC with 10 % of its connections (two
-pairs, both directions) scaled by 0.3 and 3. The fit starts from the SC itself, with one gain per
-connection (scope ``edge``, a weak prior of 0.01), G, frequencies and noise held at the truth,
-and the loss that sets FC's level as well as its pattern (FC mean-squared error plus FC
+Ten Hopf nodes below their bifurcation (the regime of tests/test_parameter_recovery.py) on a
+random symmetric SC with 25 connections (pairs); the truth is the SC with 10 % of its connections
+(two pairs, both directions) scaled by 0.3 and 3. The fit starts from the SC itself, with one
+gain per connection (scope ``edge``, a weak prior of 0.01), G, frequencies and noise held at the
+truth, and the loss that sets FC's level as well as its pattern (FC mean-squared error plus FC
 correlation). The truth counts as recovered when the fitted weights correlate with the true ones
 at r >= 0.9 (the SC's own r with the truth is 0.53), and each changed pair has moved the right
 way, further than a typical unchanged connection (twice the median |log gain| of the others).

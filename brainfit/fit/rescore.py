@@ -1,6 +1,9 @@
-"""Score a fitted model against empirical data (the body of scripts/evaluate.py).
+"""Rescoring a finished run: score its fitted model against empirical data again, or simulate
+it (the bodies of ``scripts/evaluate.py`` and ``scripts/simulate.py``).
 
-Two cases:
+Not to be confused with :mod:`brainfit.fit.scoring`, the :class:`~brainfit.fit.scoring.Evaluator`
+that scores simulations, which a fit and this module share. A run is scored in one of two
+ways:
 
 - the run's own cohort (no ``data``): its data are loaded again from the run's config and must be
   the data it was fitted on (the SHA-256 of each subject's preprocessed arrays, stored in the
@@ -26,20 +29,12 @@ from brainfit import metrics
 from brainfit.checkpoint import write_json as write_json_atomic
 from brainfit.checkpoint import write_npz
 from brainfit.data import Cohort, sc_fc_baseline
+from brainfit.fit.baselines import BASELINES, fc_baselines, fcd_baseline, merge
 from brainfit.fit.build import instantiate
-from brainfit.fit.evaluator import Evaluator
 from brainfit.fit.fitted import FittedModel, checkpoint_path, load_fitted
-from brainfit.fit.targets import (
-    BASELINES,
-    fc_baselines,
-    fcd_baseline,
-    filter_kwargs,
-    load_cohort,
-    merge,
-    n_windows,
-    run_parts,
-    subject_checksum,
-)
+from brainfit.fit.lengths import n_windows
+from brainfit.fit.scoring import Evaluator
+from brainfit.fit.targets import filter_kwargs, load_cohort, run_parts, subject_checksum
 from brainfit.losses import Targets
 
 log = logging.getLogger("brainfit.evaluate")
@@ -52,9 +47,9 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data_cfg: A
 
     Without ``data_cfg`` the run's own cohort is loaded, checked against the checksums in the
     checkpoint, and its held-out part (the end of each session, as in training) is scored,
-    beside the baselines of :func:`brainfit.fit.targets.fc_baselines` (SC, log SC, the
+    beside the baselines of :func:`brainfit.fit.baselines.fc_baselines` (SC, log SC, the
     leave-one-out group FC and the subject's own fitted-part FC) and
-    :func:`~brainfit.fit.targets.fcd_baseline` (the own fitted part's FCD KS). With another
+    :func:`~brainfit.fit.baselines.fcd_baseline` (the own fitted part's FCD KS). With another
     cohort, each fitted subject is scored against the subject of the same id if there is one,
     else against the cohort's group-average FC and its pooled FCD values (whole sessions), with
     the simulation sampled at that cohort's TR. The FCD KS distance is left out (with a warning)
@@ -90,41 +85,18 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data_cfg: A
     cfg = model.config
     seeds = check_seeds(cfg["trainer"]["eval_seeds"]) if seeds is None else seeds
     own = data_cfg is None
-    train = None
-    if own:  # the held-out parts, cut and preprocessed as the fit did
-        cohort, _ = load_cohort(cfg["data"])
-        cohort = cohort.select(model.subject_ids)
-        check_same_data(model, cohort)
-        parts = run_parts(cfg, cohort, model.meta["tr"])
-        train, cohort = parts.fit, parts.test
-    else:
-        cohort = instantiate(data_cfg)
+    train, cohort = _scored_parts(model, data_cfg)
     tr = cohort_tr(cohort, model.meta["tr"])
     filt = None if own else other_filter(data_cfg)
     loss = cfg["loss"]
     window, step = float(loss["fcd_window"]), float(loss["fcd_step"])
-    batch = cohort.batch(crop=True)
-    T = batch.bold.shape[1]
-    ids = list(batch.ids)
-    emp_fc = metrics.fc(batch.bold)
-    # each fitted subject against its own data, else against the group FC and pooled FCD
-    rows = [ids.index(sid) if sid in ids else None for sid in model.subject_ids]
-    fc = torch.stack([emp_fc.mean(0) if j is None else emp_fc[j] for j in rows])
-    fcd = None
-    if n_windows(T, tr, window, step) >= 2:
-        emp_fcd = metrics.fcd_values(batch.bold, tr, window, step)
-        fcd = [emp_fcd.flatten() if j is None else emp_fcd[j] for j in rows]
-    else:
-        log.warning("FCD KS is not scored: the scored sessions of %s are %d volumes (%g s at "
-                    "TR = %g s), shorter than two FCD windows of the run's loss (fcd_window = "
-                    "%g s plus fcd_step = %g s)", cohort.name or "the cohort", T, T * tr, tr,
-                    window, step)
+    targets, T = _empirical_targets(cohort, model.subject_ids, tr, window, step)
     if seconds is None:  # the run's evaluation; another cohort's sessions at the least
         n_sim = model.meta["n_eval_volumes"] if own else max(T, int(round(
             model.meta["n_eval_volumes"] * model.meta["tr"] / tr)))
     else:
         n_sim = max(1, int(round(seconds / tr)))
-    ev = Evaluator(Targets(fc=fc, fcd=fcd), tr, window, step, seeds,
+    ev = Evaluator(targets, tr, window, step, seeds,
                    first_seed=model.meta.get("eval_seed", 0), fcd_segment=T)(
         lambda seed: model.simulate(n_volumes=n_sim, seed=seed, dt=dt, tr=tr,
                                     filter_kwargs=filt))
@@ -141,6 +113,44 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | None = None, data_cfg: A
     return {"checkpoint": str(path), "cohort": cohort.name or "other", "own_cohort": own, "tr": tr,
             "seeds": seeds, "seconds": n_sim * tr, "subjects": acc, "mean": mean,
             "sc_fc_baseline_mean": base.mean()}
+
+
+def _scored_parts(model: FittedModel, data_cfg: Any) -> tuple[Cohort | None, Cohort]:
+    """(the fitted parts, the scored sessions): without ``data_cfg`` the run's own cohort, checked
+    against the checkpoint and cut and preprocessed as the fit did (its held-out parts scored);
+    else (None, another cohort's whole sessions)."""
+    if data_cfg is not None:
+        return None, instantiate(data_cfg)
+    cfg = model.config
+    cohort, _ = load_cohort(cfg["data"])
+    cohort = cohort.select(model.subject_ids)
+    check_same_data(model, cohort)
+    parts = run_parts(cfg, cohort, model.meta["tr"])
+    return parts.fit, parts.test
+
+
+def _empirical_targets(cohort: Cohort, subject_ids: list[str], tr: float, window: float,
+                       step: float) -> tuple[Targets, int]:
+    """Each fitted subject's FC and FCD values in ``cohort`` (its own, else the cohort's group
+    FC and pooled FCD), and the sessions' length in volumes; no FCD (a warning) when the
+    sessions are shorter than two FCD windows."""
+    batch = cohort.batch(crop=True)
+    T = batch.bold.shape[1]
+    ids = list(batch.ids)
+    emp_fc = metrics.fc(batch.bold)
+    # each fitted subject against its own data, else against the group FC and pooled FCD
+    rows = [ids.index(sid) if sid in ids else None for sid in subject_ids]
+    fc = torch.stack([emp_fc.mean(0) if j is None else emp_fc[j] for j in rows])
+    fcd = None
+    if n_windows(T, tr, window, step) >= 2:
+        emp_fcd = metrics.fcd_values(batch.bold, tr, window, step)
+        fcd = [emp_fcd.flatten() if j is None else emp_fcd[j] for j in rows]
+    else:
+        log.warning("FCD KS is not scored: the scored sessions of %s are %d volumes (%g s at "
+                    "TR = %g s), shorter than two FCD windows of the run's loss (fcd_window = "
+                    "%g s plus fcd_step = %g s)", cohort.name or "the cohort", T, T * tr, tr,
+                    window, step)
+    return Targets(fc=fc, fcd=fcd), T
 
 
 def run_checkpoint(run_dir: str | Path, checkpoint: str | None) -> Path:
