@@ -270,6 +270,45 @@ class WongWangEI(NeuralMass):
         k = p["gamma"] * p["tau_E"] * r.to(p["gamma"])
         return k / (1.0 + k)
 
+    def _excitatory_current(self, r: Tensor, n_iter: int) -> Tensor:
+        """Step 2 of :meth:`fit_feedback_inhibition`: I_E* = H_E^{-1}(r), by bisection on
+        z = d_E (a_E I - b_E) without gradients, then one Newton step in I that attaches them."""
+        p = self.params
+        a_e, b_e, d_e = p["a_E"], p["b_E"], p["d_E"]
+        with torch.no_grad():
+            target = (d_e * r).double()
+            g = _z_over_one_minus_exp
+            # max(z, 0) <= g(z) <= max(z, 0) + 1: the root lies in [lo, target]; push lo down
+            # until g(lo) <= target (g -> 0 as z -> -inf)
+            lo = torch.clamp(target - 1.0, max=-1.0)
+            for _ in range(200):
+                above = g(lo) > target
+                if not bool(above.any()):
+                    break
+                lo = torch.where(above, 2.0 * lo, lo)
+            z = _bisect(lambda z: g(z) - target, lo, target.expand_as(lo), n_iter)
+            i_e = ((z / d_e.double() + b_e.double()) / a_e.double()).to(p["J_i"])
+        return _newton_step(lambda x: firing_rate(x, a_e, b_e, d_e) - r, i_e)
+
+    def _inhibitory_gating(self, s_e: Tensor, n_iter: int) -> Tensor:
+        """Step 3 of :meth:`fit_feedback_inhibition`: S_I*, the root of
+        S - tau_I gamma_I H_I(x - S) with x = W_I I_0 + J_NMDA S_E*, by bisection, then one
+        Newton step."""
+        p = self.params
+        x_i = p["W_I"] * p["I_0"] + p["J_NMDA"] * s_e
+        k_i = p["tau_I"] * p["gamma_I"]
+
+        def residual_i(s: Tensor) -> Tensor:
+            return s - k_i * firing_rate(x_i - s, p["a_I"], p["b_I"], p["d_I"])
+
+        with torch.no_grad():
+            x64, k64 = x_i.double(), k_i.double()
+            a_i, b_i, d_i = (p[k].double() for k in ("a_I", "b_I", "d_I"))
+            hi = k64 * (torch.clamp(a_i * x64 - b_i, min=0.0) + 1.0 / d_i)
+            s_i = _bisect(lambda s: s - k64 * firing_rate(x64 - s, a_i, b_i, d_i),
+                          torch.zeros_like(hi), hi, n_iter).to(p["J_i"])
+        return _newton_step(residual_i, s_i)
+
     def fit_feedback_inhibition(
         self,
         coupling_input: Tensor | float | None = None,
@@ -329,37 +368,8 @@ class WongWangEI(NeuralMass):
         r = _positive_rate(target_rate).to(ref)
         s_e = self.target_gating(r)
 
-        # 2. I_E* = H_E^{-1}(r): bisection on z = d_E (a_E I - b_E), then one Newton step in I
-        a_e, b_e, d_e = p["a_E"], p["b_E"], p["d_E"]
-        with torch.no_grad():
-            target = (d_e * r).double()
-            g = _z_over_one_minus_exp
-            # max(z, 0) <= g(z) <= max(z, 0) + 1: the root lies in [lo, target]; push lo down
-            # until g(lo) <= target (g -> 0 as z -> -inf)
-            lo = torch.clamp(target - 1.0, max=-1.0)
-            for _ in range(200):
-                above = g(lo) > target
-                if not bool(above.any()):
-                    break
-                lo = torch.where(above, 2.0 * lo, lo)
-            z = _bisect(lambda z: g(z) - target, lo, target.expand_as(lo), n_iter)
-            i_e = ((z / d_e.double() + b_e.double()) / a_e.double()).to(ref)
-        i_e = _newton_step(lambda x: firing_rate(x, a_e, b_e, d_e) - r, i_e)
-
-        # 3. S_I*: root of S - tau_I gamma_I H_I(x - S)
-        x_i = p["W_I"] * p["I_0"] + p["J_NMDA"] * s_e
-        k_i = p["tau_I"] * p["gamma_I"]
-
-        def residual_i(s: Tensor) -> Tensor:
-            return s - k_i * firing_rate(x_i - s, p["a_I"], p["b_I"], p["d_I"])
-
-        with torch.no_grad():
-            x64, k64 = x_i.double(), k_i.double()
-            a_i, b_i, d_i = (p[k].double() for k in ("a_I", "b_I", "d_I"))
-            hi = k64 * (torch.clamp(a_i * x64 - b_i, min=0.0) + 1.0 / d_i)
-            s_i = _bisect(lambda s: s - k64 * firing_rate(x64 - s, a_i, b_i, d_i),
-                          torch.zeros_like(hi), hi, n_iter).to(ref)
-        s_i = _newton_step(residual_i, s_i)
+        i_e = self._excitatory_current(r, n_iter)  # 2.
+        s_i = self._inhibitory_gating(s_e, n_iter)  # 3.
 
         # 4. the feedback inhibition that balances the excitatory current
         drive = p["W_E"] * p["I_0"] + p["w_plus"] * p["J_NMDA"] * s_e - i_e
